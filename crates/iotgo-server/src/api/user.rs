@@ -1,0 +1,142 @@
+//! `/api/user/{register,login,password}`: accounts.
+
+use super::extract::JsonBody;
+use super::validate;
+use crate::app::AppState;
+use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::captcha;
+use crate::error::ApiError;
+use crate::store::{StoreError, User};
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use iotgo_protocol::ApiKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The routes of this area.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/user/register", post(register))
+        .route("/api/user/login", post(login))
+        .route("/api/user/password", post(password))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+    /// The captcha token (registration only).
+    response: Option<String>,
+}
+
+/// `{jwt, user}`, the answer of register and login.
+#[derive(Serialize)]
+struct Session {
+    jwt: String,
+    user: User,
+}
+
+fn non_empty(c: &Credentials) -> Result<(&str, &str), ApiError> {
+    match (c.email.as_deref(), c.password.as_deref()) {
+        (Some(e), Some(p)) if !e.trim().is_empty() && !p.is_empty() => Ok((e, p)),
+        _ => Err(ApiError::business(
+            "Email address and password must not be empty!",
+        )),
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Json<Session>, ApiError> {
+    let (email, password) = non_empty(&body)?;
+    let email = validate::email(email)?;
+    validate::new_password(password)?;
+    if let Some(secret) = &state.config.recaptcha_secret {
+        let token = body.response.as_deref().unwrap_or_default();
+        if token.is_empty() {
+            return Err(ApiError::business("reCAPTCHA verification is required!"));
+        }
+        let url = &state.config.recaptcha_url;
+        match captcha::verify(&state.http, url, secret, token).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ApiError::business("reCAPTCHA verification failed!")),
+            Err(e) => {
+                tracing::warn!(error = %e, "captcha verifier failed; refusing the sign-up");
+                return Err(ApiError::business(
+                    "reCAPTCHA verification failed! Please try again later.",
+                ));
+            }
+        }
+    }
+    let hash = hash_password(password.to_owned()).await?;
+    let apikey = ApiKey::generate();
+    let record = match state
+        .store
+        .create_user(&email, apikey.as_str(), &hash)
+        .await
+    {
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::business(
+                "Email address already exists, please choose another one.",
+            ));
+        }
+        other => other?,
+    };
+    let jwt = state.jwt.issue_user(&record.user, record.token_version)?;
+    Ok(Json(Session {
+        jwt,
+        user: record.user,
+    }))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Json<Session>, ApiError> {
+    let (email, password) = non_empty(&body)?;
+    let wrong = || ApiError::business("Email address or password is not correct!");
+    let record = state
+        .store
+        .user_by_email(&email.trim().to_lowercase())
+        .await?
+        .ok_or_else(wrong)?;
+    if !verify_password(password.to_owned(), record.password_hash.clone()).await {
+        return Err(wrong());
+    }
+    let jwt = state.jwt.issue_user(&record.user, record.token_version)?;
+    Ok(Json(Session {
+        jwt,
+        user: record.user,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordChange {
+    old_password: Option<String>,
+    new_password: Option<String>,
+}
+
+async fn password(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<Json<Value>, ApiError> {
+    let (old, new) = match (body.old_password.as_deref(), body.new_password.as_deref()) {
+        (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() => (o, n),
+        _ => {
+            return Err(ApiError::business(
+                "Old password and new password must not be empty!",
+            ));
+        }
+    };
+    validate::new_password(new)?;
+    if !verify_password(old.to_owned(), me.password_hash.clone()).await {
+        return Err(ApiError::business("Old password is not correct!"));
+    }
+    let hash = hash_password(new.to_owned()).await?;
+    state.store.set_password(&me.user.apikey, &hash).await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,93 @@
+//! The application: shared state, the router, start-up and serving.
+
+use crate::auth::{Admins, GeneratedAdmin, Jwt};
+use crate::config::Config;
+use crate::store::Store;
+use crate::{api, secrets, web};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Token signer and checker.
+    pub jwt: Arc<Jwt>,
+    /// Admin accounts.
+    pub admins: Arc<Admins>,
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Outgoing HTTP (captcha verification).
+    pub http: reqwest::Client,
+}
+
+/// A built application, ready to serve.
+pub struct App {
+    /// The shared state.
+    pub state: AppState,
+    /// The admin made at this first start, if one was (its password is shown once).
+    pub generated_admin: Option<GeneratedAdmin>,
+}
+
+impl App {
+    /// Prepares the data directory, connects and migrates the database, loads secrets.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let store = Store::connect(&config.database_url()).await?;
+        let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
+        let (admins, generated_admin) = Admins::resolve(&config).await?;
+        let state = AppState {
+            store,
+            jwt: Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl)),
+            admins: Arc::new(admins),
+            http: reqwest::Client::builder().build()?,
+            config: Arc::new(config),
+        };
+        Ok(App {
+            state,
+            generated_admin,
+        })
+    }
+
+    /// The full router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(api::routes())
+            .merge(web::routes())
+            .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Builds the application from `config` and serves it on `listener` until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    App::build(config).await?.serve(listener, shutdown).await
+}

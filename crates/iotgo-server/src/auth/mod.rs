@@ -1,0 +1,11 @@
+//! Authentication: password hashing, JWTs, admin accounts and the request extractors.
+
+mod admins;
+mod extract;
+mod jwt;
+mod password;
+
+pub use admins::{Admins, GeneratedAdmin};
+pub use extract::{AuthAdmin, AuthUser};
+pub use jwt::{Claims, Jwt};
+pub use password::{hash_password, verify_password};

@@ -1,0 +1,202 @@
+//! Configuration: defaults < `iotgo.toml` (`--config`) < `IOTGO_*` environment < flags.
+//!
+//! Every key is documented in `iotgo.example.toml` at the repository root. Secrets are
+//! wrapped in [`Secret`] so that `Debug` output and logs never show them.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret string: printed as `***`, handed out only on purpose.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// An admin account listed in the config file, with an Argon2id or bcrypt PHC hash
+/// (`iotgo hash-password` prints one).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AdminEntry {
+    /// Login e-mail address.
+    pub email: String,
+    /// PHC string of the password.
+    pub password_hash: Secret,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Config {
+    /// Address to listen on (`IOTGO_LISTEN`).
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated secrets live (`IOTGO_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; unset means `iotgo.db` in the data directory.
+    pub database_url: Option<Secret>,
+    /// One admin from the environment (`IOTGO_ADMIN_EMAIL`), with…
+    pub admin_email: Option<String>,
+    /// …its plain password (`IOTGO_ADMIN_PASSWORD`), hashed at start-up.
+    pub admin_password: Option<Secret>,
+    /// Admins from the config file, with password hashes.
+    pub admins: Vec<AdminEntry>,
+    /// HMAC key of the JWTs; unset means generated once into the data directory.
+    pub jwt_secret: Option<Secret>,
+    /// How long a JWT stays valid (`"7d"`, `"12h"`, …).
+    #[serde(with = "duration_text")]
+    pub jwt_ttl: Duration,
+    /// Captcha secret; when set, registration must pass the captcha check.
+    pub recaptcha_secret: Option<Secret>,
+    /// Where captcha tokens are verified (reCAPTCHA, hCaptcha and Turnstile share the protocol).
+    pub recaptcha_url: String,
+    /// The public captcha site key, for the web app.
+    pub recaptcha_site_key: Option<String>,
+    /// When set, `POST /api/http` requires this `Host` header (as the original did).
+    pub host: Option<String>,
+    /// How long an app's command to an indie device waits for the device's answer.
+    pub pending_request_timeout_ms: u64,
+    /// Default page size of the admin lists.
+    pub page_limit: u32,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            admin_email: None,
+            admin_password: None,
+            admins: Vec::new(),
+            jwt_secret: None,
+            jwt_ttl: Duration::from_secs(7 * 24 * 3600),
+            recaptcha_secret: None,
+            recaptcha_url: "https://www.google.com/recaptcha/api/siteverify".into(),
+            recaptcha_site_key: None,
+            host: None,
+            pending_request_timeout_ms: 3000,
+            page_limit: 50,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Values given as command-line flags; they override everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers in order of precedence: defaults, the file, `IOTGO_*`, flags.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig.merge(Env::prefixed("IOTGO_").ignore(&["test_database_url"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => crate::store::Store::sqlite_url(&self.data_dir),
+        }
+    }
+}
+
+/// Durations as human text (`"7d"`, `"90s"`) or a number of seconds.
+mod duration_text {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "iotgo.toml",
+                "listen = \"127.0.0.1:1\"\npage_limit = 10\njwt_ttl = \"2h\"",
+            )?;
+            jail.set_env("IOTGO_PAGE_LIMIT", "20");
+            jail.set_env("IOTGO_DATA_DIR", "/tmp/x");
+            let flags = Overrides {
+                data_dir: Some("/tmp/y".into()),
+                ..Default::default()
+            };
+            let c = Config::load(Some(Path::new("iotgo.toml")), &flags).unwrap();
+            assert_eq!(c.listen, "127.0.0.1:1".parse().unwrap());
+            assert_eq!(c.page_limit, 20);
+            assert_eq!(c.data_dir, PathBuf::from("/tmp/y"));
+            assert_eq!(c.jwt_ttl, Duration::from_secs(7200));
+            assert_eq!(c.pending_request_timeout_ms, 3000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config {
+            jwt_secret: Some(Secret::new("hunter2")),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

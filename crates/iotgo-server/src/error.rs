@@ -1,0 +1,76 @@
+//! One error type for the Web API, answered in the IoTgo shape `{"error": "<message>"}`.
+//!
+//! Business failures (wrong password, unknown device, …) answer HTTP 200, as the original
+//! did and as its clients expect; requests that cannot be read answer 4xx; internal
+//! failures are logged with their cause and answered with a generic 500.
+
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::borrow::Cow;
+
+/// Why a Web API request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A business failure: HTTP 200 with the message.
+    #[error("{0}")]
+    Business(Cow<'static, str>),
+    /// The request cannot be read (malformed JSON, wrong types, bad query values).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Another HTTP status with its message (413 body too large, 415 wrong content type).
+    #[error("{1}")]
+    Status(StatusCode, String),
+    /// No, invalid or expired token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A valid token without the needed role.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such API path.
+    #[error("Not found")]
+    NotFound,
+    /// A failure of ours; the cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A business failure with a fixed message.
+    pub const fn business(msg: &'static str) -> Self {
+        ApiError::Business(Cow::Borrowed(msg))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdsExhausted => ApiError::business("Not enough device ids available!"),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Business(_) => StatusCode::OK,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Status(s, _) => *s,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "Internal server error"})),
+                )
+                    .into_response();
+            }
+        };
+        (status, Json(json!({"error": self.to_string()}))).into_response()
+    }
+}

@@ -1,0 +1,17 @@
+//! The IoTgo server: a self-hosted IoT cloud in one binary.
+//!
+//! [`app::run`] builds everything from a [`config::Config`] and serves on a listener; the
+//! `iotgo` binary and the integration tests both go through it.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod captcha;
+pub mod config;
+pub mod error;
+pub mod secrets;
+pub mod store;
+pub mod web;
+
+pub use app::{App, AppState, run};
+pub use config::Config;

@@ -1,0 +1,295 @@
+//! Devices: create with a race-free id, claim a license, list, rename, delete.
+
+use super::filter::Where;
+use super::{Device, DeviceFilter, Millis, Store, StoreError, StoreResult};
+use iotgo_protocol::{DeviceId, DeviceType, Serial};
+use serde_json::{Map, Value};
+use sqlx::AnyConnection;
+use sqlx::AssertSqlSafe;
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    deviceid: String,
+    apikey: String,
+    name: String,
+    grp: String,
+    #[sqlx(rename = "type")]
+    kind: String,
+    params: Option<String>,
+    created_at: i64,
+    last_modified: Option<i64>,
+    online: i64,
+    last_seen_at: Option<i64>,
+    last_connected_at: Option<i64>,
+    last_disconnected_at: Option<i64>,
+}
+
+impl From<DeviceRow> for Device {
+    fn from(r: DeviceRow) -> Self {
+        Device {
+            name: r.name,
+            group: r.grp,
+            kind: r.kind,
+            deviceid: r.deviceid,
+            apikey: r.apikey,
+            created_at: Millis(r.created_at),
+            online: r.online != 0,
+            params: r.params.map(|p| parse_params(&p)),
+            last_modified: r.last_modified.map(Millis),
+            last_seen_at: r.last_seen_at.map(Millis),
+            last_connected_at: r.last_connected_at.map(Millis),
+            last_disconnected_at: r.last_disconnected_at.map(Millis),
+        }
+    }
+}
+
+/// Stored params are always a JSON object; anything else reads as empty.
+fn parse_params(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+const COLUMNS: &str = "deviceid, apikey, name, grp, type, created_at, last_modified, online, \
+                       last_seen_at, last_connected_at, last_disconnected_at";
+
+fn select(with_params: bool) -> String {
+    let params = if with_params {
+        "params"
+    } else {
+        "NULL AS params"
+    };
+    format!("SELECT {COLUMNS}, {params} FROM devices")
+}
+
+/// Takes the next `qty` serials of `ty` in `half`; returns the first one.
+///
+/// The counter row is bumped inside the caller's transaction, so concurrent creators
+/// serialise on it and a rolled-back create gives its serials back.
+pub(super) async fn allocate(
+    conn: &mut AnyConnection,
+    ty: DeviceType,
+    half: Serial,
+    qty: u32,
+) -> StoreResult<u32> {
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO device_counters (type, half, last) VALUES ($1, $2, $3) \
+         ON CONFLICT (type, half) DO UPDATE SET last = device_counters.last + $4 \
+         RETURNING last",
+    )
+    .bind(ty.as_str())
+    .bind(matches!(half, Serial::Factory) as i64)
+    .bind(i64::from(half.base()) + i64::from(qty))
+    .bind(i64::from(qty))
+    .fetch_one(&mut *conn)
+    .await?;
+    if last > i64::from(half.last()) {
+        return Err(StoreError::IdsExhausted);
+    }
+    // In range: `last` is at most `half.last()` and at least `qty`.
+    Ok((last - i64::from(qty) + 1) as u32)
+}
+
+/// What a claim of a license can run into.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// No license has this (deviceid, apikey) pair.
+    #[error("Device does not exist!")]
+    UnknownLicense,
+    /// The caller claimed it already.
+    #[error("Device has already been added!")]
+    AlreadyYours,
+    /// Someone else claimed it.
+    #[error("Device belongs to other user!")]
+    OtherOwner,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ClaimError {
+    fn from(e: sqlx::Error) -> Self {
+        ClaimError::Store(StoreError::Db(e))
+    }
+}
+
+impl Store {
+    /// Creates a DIY device of type `ty` owned by `owner`, with the next free serial.
+    pub async fn create_device(
+        &self,
+        owner: &str,
+        name: &str,
+        group: &str,
+        ty: DeviceType,
+    ) -> StoreResult<Device> {
+        let mut tx = self.write.begin().await?;
+        let serial = allocate(&mut tx, ty, Serial::Diy, 1).await?;
+        let id = DeviceId::new(ty, serial);
+        let device = insert(&mut tx, &id, owner, name, group).await?;
+        tx.commit().await?;
+        Ok(device)
+    }
+
+    /// Claims the license (`deviceid`, `factory_apikey`) for `owner`.
+    pub async fn claim_device(
+        &self,
+        owner: &str,
+        id: &DeviceId,
+        factory_apikey: &str,
+        name: &str,
+        group: &str,
+    ) -> Result<Device, ClaimError> {
+        let mut tx = self.write.begin().await?;
+        let license: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM factory_devices WHERE deviceid = $1 AND apikey = $2")
+                .bind(id.as_str())
+                .bind(factory_apikey)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if license.is_none() {
+            return Err(ClaimError::UnknownLicense);
+        }
+        let holder: Option<String> =
+            sqlx::query_scalar("SELECT apikey FROM devices WHERE deviceid = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match holder {
+            Some(h) if h == owner => return Err(ClaimError::AlreadyYours),
+            Some(_) => return Err(ClaimError::OtherOwner),
+            None => {}
+        }
+        let device = match insert(&mut tx, id, owner, name, group).await {
+            // Two claims raced past the check above; the other one won.
+            Err(StoreError::Conflict) => return Err(ClaimError::OtherOwner),
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(device)
+    }
+
+    /// The devices of `owner`, newest first, with params.
+    pub async fn devices_of(&self, owner: &str) -> StoreResult<Vec<Device>> {
+        let sql = format!(
+            "{} WHERE apikey = $1 ORDER BY created_at DESC, deviceid DESC",
+            select(true)
+        );
+        let rows: Vec<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(owner)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// One device of `owner`; `None` when it does not exist or belongs to someone else.
+    pub async fn device_of(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
+        let sql = format!("{} WHERE deviceid = $1 AND apikey = $2", select(true));
+        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Any device by id (admin).
+    pub async fn device(&self, id: &str) -> StoreResult<Option<Device>> {
+        let sql = format!("{} WHERE deviceid = $1", select(true));
+        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Renames and regroups a device of `owner`.
+    pub async fn rename_device(
+        &self,
+        owner: &str,
+        id: &str,
+        name: &str,
+        group: &str,
+    ) -> StoreResult<Option<Device>> {
+        let sql = format!(
+            "UPDATE devices SET name = $1, grp = $2 WHERE deviceid = $3 AND apikey = $4 \
+             RETURNING {COLUMNS}, params"
+        );
+        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(name)
+            .bind(group)
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Deletes a device of `owner`; returns it as it was.
+    pub async fn delete_device(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
+        let sql = format!(
+            "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING {COLUMNS}, params"
+        );
+        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Devices matching `filter` (admin), newest first, without params, and the match count.
+    pub async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<(Vec<Device>, i64)> {
+        let mut w = Where::default();
+        w.range("created_at", &filter.created)
+            .range("last_modified", &filter.last_modified)
+            .contains("name", &filter.name)
+            .eq("type", &filter.kind)
+            .contains("deviceid", &filter.deviceid)
+            .eq("apikey", &filter.apikey);
+        let total = w.count(&self.read, "SELECT COUNT(*) FROM devices").await?;
+        let sql = w.sql(&select(false), "deviceid");
+        let rows: Vec<DeviceRow> = w
+            .bind(sqlx::query_as(AssertSqlSafe(sql)), filter.page)
+            .fetch_all(&self.read)
+            .await?;
+        Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    id: &DeviceId,
+    owner: &str,
+    name: &str,
+    group: &str,
+) -> StoreResult<Device> {
+    let now = Millis::now();
+    sqlx::query(
+        "INSERT INTO devices (deviceid, apikey, name, grp, type, params, created_at, online) \
+         VALUES ($1, $2, $3, $4, $5, '{}', $6, 0)",
+    )
+    .bind(id.as_str())
+    .bind(owner)
+    .bind(name)
+    .bind(group)
+    .bind(id.device_type().as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from_db)?;
+    Ok(Device {
+        name: name.to_owned(),
+        group: group.to_owned(),
+        kind: id.device_type().as_str().to_owned(),
+        deviceid: id.as_str().to_owned(),
+        apikey: owner.to_owned(),
+        created_at: now,
+        online: false,
+        params: Some(Map::new()),
+        last_modified: None,
+        last_seen_at: None,
+        last_connected_at: None,
+        last_disconnected_at: None,
+    })
+}

@@ -1,0 +1,157 @@
+//! Storage: one API over two backends, embedded SQLite (default) and PostgreSQL.
+//!
+//! Both backends go through sqlx's `Any` driver with the same SQL (`$N` placeholders work
+//! on both); where the dialects differ the backend is asked. Times are stored as
+//! milliseconds since the epoch and JSON as text, so every column maps the same way.
+//! Each backend has its own migrations folder, applied at start-up.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection
+//! (no `SQLITE_BUSY` between our own writers) while reads use several.
+
+mod devices;
+mod filter;
+mod licenses;
+mod models;
+mod users;
+
+pub use devices::ClaimError;
+pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
+pub use models::{Device, License, Millis, User, UserRecord};
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (WAL mode).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A failure the caller can explain to a user, or an internal one.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (an e-mail address, a deviceid) is already taken.
+    #[error("already exists")]
+    Conflict,
+    /// A type has used up its half of the serial space.
+    #[error("Not enough device ids available!")]
+    IdsExhausted,
+    /// The database failed; logged, never shown to clients.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_db(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database behind the platform: users, devices and licenses.
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            Store {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+            }
+        } else {
+            anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The URL of the default SQLite database inside `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("iotgo.db").display())
+    }
+
+    async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
+        let pool = |max| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+        };
+        let write = pool(1).await.context("cannot open the SQLite database")?;
+        let read = pool(4).await.context("cannot open the SQLite database")?;
+        Ok(Store {
+            read,
+            write,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.write)
+            .await
+            .context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers within two seconds.
+    pub async fn ping(&self) -> bool {
+        let q = sqlx::query("SELECT 1").execute(&self.read);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), q).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Closes every connection (used at shutdown).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! What the store hands out, serialised in the IoTgo JSON shapes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A point in time, milliseconds since the epoch; serialised as ISO 8601 (`…T…Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    /// The current time.
+    pub fn now() -> Self {
+        Millis(Utc::now().timestamp_millis())
+    }
+
+    /// ISO 8601 with milliseconds, as the original (JavaScript's `toISOString`).
+    pub fn iso(self) -> String {
+        DateTime::<Utc>::from_timestamp_millis(self.0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.iso())
+    }
+}
+
+/// A user as clients see it: never with the password.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Lowercased e-mail address.
+    pub email: String,
+    /// Permanent UUID v4; also the owner key of the user's devices.
+    pub apikey: String,
+    /// When the account was made.
+    pub created_at: Millis,
+}
+
+/// A user with what only the server may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// The public part.
+    pub user: User,
+    /// Argon2id (or imported bcrypt) PHC string.
+    pub password_hash: String,
+    /// Bumped on every password change; JWTs carry it.
+    pub token_version: i64,
+}
+
+/// A device as clients see it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    /// Display name.
+    pub name: String,
+    /// Group name, `""` when none.
+    pub group: String,
+    /// Two hex digits.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Ten hex digits.
+    pub deviceid: String,
+    /// The owner's apikey.
+    pub apikey: String,
+    /// When the device was created or claimed.
+    pub created_at: Millis,
+    /// Whether the device is connected now.
+    pub online: bool,
+    /// Last known state; left out of admin lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Map<String, Value>>,
+    /// Time of the last params change.
+    pub last_modified: Option<Millis>,
+    /// Last request from the device on any transport.
+    pub last_seen_at: Option<Millis>,
+    /// Last time the device opened a connection.
+    pub last_connected_at: Option<Millis>,
+    /// Last time the device's connection closed.
+    pub last_disconnected_at: Option<Millis>,
+}
+
+/// A license: a factory-made device with its own apikey, waiting to be claimed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct License {
+    /// Batch (product) name.
+    pub name: String,
+    /// Two hex digits.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Ten hex digits, upper half of the serial space.
+    pub deviceid: String,
+    /// The factory apikey printed on the device.
+    pub apikey: String,
+    /// The first deviceid of the batch it was made in.
+    pub batch: String,
+    /// When the batch was made.
+    pub created_at: Millis,
+}
