@@ -1,4 +1,7 @@
 //! Integration tests of the Web API: a real server over real HTTP.
 
+mod admin;
+mod devices;
 mod helpers;
+mod server;
 mod users;

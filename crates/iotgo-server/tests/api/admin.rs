@@ -1,0 +1,382 @@
+//! The admin API: login, roles, users, devices, licenses and their CSV.
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn field<'a>(list: &'a Value, name: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[name].as_str().unwrap())
+        .collect()
+}
+
+async fn total(app: &TestApp, path: &str, token: &str) -> String {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    res.headers()["x-total-count"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admin_login_and_roles() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/api/admin/login",
+            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["user"], json!({"email": ADMIN_EMAIL, "isAdmin": true}));
+    let (_, bad) = app
+        .post(
+            "/api/admin/login",
+            &json!({"email": ADMIN_EMAIL, "password": "nope nope"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        bad,
+        json!({"error": "Email address or password is not correct!"})
+    );
+
+    let admin = body["jwt"].as_str().unwrap();
+    let (user, _) = app.register("user@example.com").await;
+    assert_eq!(
+        app.get("/api/admin/users", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/admin/users", Some(&user)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/user/device", Some(admin)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, check) = app.get("/api/admin/checkUpdate", Some(admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(check["message"].as_str().unwrap().starts_with("IoTgo "));
+    // A user cannot log in as admin, nor an admin as a user.
+    let (_, as_admin) = app
+        .post(
+            "/api/admin/login",
+            &json!({"email": "user@example.com", "password": crate::helpers::PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        as_admin["error"],
+        "Email address or password is not correct!"
+    );
+}
+
+#[tokio::test]
+async fn users_list_pages_and_filters() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for name in ["ann", "bob", "cid"] {
+        app.register(&format!("{name}@example.com")).await;
+    }
+    let (status, all) = app.get("/api/admin/users", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        field(&all, "email"),
+        ["cid@example.com", "bob@example.com", "ann@example.com"]
+    );
+    assert!(all[0].get("password_hash").is_none() && all[0].get("password").is_none());
+    assert_eq!(total(&app, "/api/admin/users?limit=1", &admin).await, "3");
+    let (_, page) = app
+        .get("/api/admin/users?limit=1&skip=1", Some(&admin))
+        .await;
+    assert_eq!(field(&page, "email"), ["bob@example.com"]);
+    let (_, found) = app.get("/api/admin/users?email=B", Some(&admin)).await;
+    assert_eq!(field(&found, "email"), ["bob@example.com"]);
+    let bob_created = found[0]["createdAt"].as_str().unwrap();
+    let (_, since) = app
+        .get(
+            &format!("/api/admin/users?createdAtFrom={bob_created}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        field(&since, "email"),
+        ["cid@example.com", "bob@example.com"]
+    );
+    let (_, until) = app
+        .get(
+            &format!("/api/admin/users?createdAtTo={bob_created}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        field(&until, "email"),
+        ["bob@example.com", "ann@example.com"]
+    );
+    let (_, none) = app
+        .get("/api/admin/users?createdAtTo=2000-01-01", Some(&admin))
+        .await;
+    assert_eq!(none, json!([]));
+    let (status, bad) = app.get("/api/admin/users?limit=abc", Some(&admin)).await;
+    assert_eq!(
+        (status, bad),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "Invalid query parameter `limit`"})
+        )
+    );
+    let (status, _) = app
+        .get("/api/admin/users?createdAtFrom=someday", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_devices() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (jwt, user) = app.register("user@example.com").await;
+    let (other, _) = app.register("other@example.com").await;
+    let d = app.create_device(&jwt, "Mine", "01").await;
+    let kept = app.create_device(&other, "Theirs", "01").await;
+    let path = format!("/api/admin/users/{}", user["apikey"].as_str().unwrap());
+    assert_eq!(
+        app.get(&path, Some(&admin)).await,
+        (StatusCode::OK, user.clone())
+    );
+    assert_eq!(
+        app.delete(&path, Some(&admin)).await,
+        (StatusCode::OK, user.clone())
+    );
+    assert_eq!(
+        app.get(&path, Some(&admin)).await.1,
+        json!({"error": "User does not exist!"})
+    );
+    assert_eq!(
+        app.delete(&path, Some(&admin)).await.1,
+        json!({"error": "User does not exist!"})
+    );
+    let device = format!("/api/admin/devices/{}", d["deviceid"].as_str().unwrap());
+    assert_eq!(
+        app.get(&device, Some(&admin)).await.1,
+        json!({"error": "Device does not exist!"})
+    );
+    let (_, list) = app.get("/api/admin/devices", Some(&admin)).await;
+    assert_eq!(
+        field(&list, "deviceid"),
+        [kept["deviceid"].as_str().unwrap()]
+    );
+    assert_eq!(
+        app.get("/api/user/device", Some(&jwt)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn devices_list_has_the_original_filters() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (alice, alice_user) = app.register("alice@example.com").await;
+    let (bob, _) = app.register("bob@example.com").await;
+    // Lists are newest first; a pause keeps the creation times apart.
+    let tick = || tokio::time::sleep(std::time::Duration::from_millis(3));
+    app.create_device(&alice, "Kitchen Lamp", "02").await;
+    tick().await;
+    app.create_device(&alice, "Porch switch", "01").await;
+    tick().await;
+    app.create_device(&bob, "Garage LAMP", "02").await;
+
+    let (_, all) = app.get("/api/admin/devices", Some(&admin)).await;
+    assert_eq!(
+        field(&all, "deviceid"),
+        ["0200000002", "0100000001", "0200000001"]
+    );
+    assert!(all[0].get("params").is_none(), "lists leave params out");
+    let query = |q: &str| format!("/api/admin/devices?{q}");
+    let ids = |v: &Value| {
+        field(v, "deviceid")
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&app.get(&query("name=lamp"), Some(&admin)).await.1),
+        ["0200000002", "0200000001"]
+    );
+    assert_eq!(
+        ids(&app.get(&query("type=01"), Some(&admin)).await.1),
+        ["0100000001"]
+    );
+    assert_eq!(
+        ids(&app.get(&query("deviceid=00000002"), Some(&admin)).await.1),
+        ["0200000002"]
+    );
+    let by_owner = query(&format!(
+        "apikey={}",
+        alice_user["apikey"].as_str().unwrap()
+    ));
+    assert_eq!(
+        ids(&app.get(&by_owner, Some(&admin)).await.1),
+        ["0100000001", "0200000001"]
+    );
+    assert_eq!(
+        ids(&app.get(&query("name=%25"), Some(&admin)).await.1),
+        Vec::<String>::new(),
+        "LIKE wildcards are literal"
+    );
+    assert_eq!(
+        app.get(&query("createdAtFrom=2100-01-01"), Some(&admin))
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(
+        app.get(&query("lastModifiedAtFrom=2000-01-01"), Some(&admin))
+            .await
+            .1,
+        json!([]),
+        "never modified"
+    );
+    assert_eq!(total(&app, &query("limit=1&type=02"), &admin).await, "2");
+    let (_, one) = app.get("/api/admin/devices/0200000001", Some(&admin)).await;
+    assert_eq!(
+        (&one["name"], &one["params"]),
+        (&json!("Kitchen Lamp"), &json!({}))
+    );
+}
+
+#[tokio::test]
+async fn licenses_are_made_in_batches_listed_and_exported() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let create = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.post("/api/admin/factorydevices/create", &body, Some(admin))
+                .await
+        }
+    };
+    let (status, first) = create(json!({"name": "ITEAD", "type": "02", "qty": 2})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(field(&first, "deviceid"), ["0280000001", "0280000002"]);
+    let l = &first[0];
+    let mut keys: Vec<&str> = l.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["apikey", "batch", "createdAt", "deviceid", "name", "type"]
+    );
+    assert_eq!(
+        (&l["name"], &l["type"], &l["batch"]),
+        (&json!("ITEAD"), &json!("02"), &json!("0280000001"))
+    );
+    assert_ne!(first[0]["apikey"], first[1]["apikey"]);
+    let (_, second) = create(json!({"name": "Sonoff", "type": "02", "qty": 3})).await;
+    assert_eq!(
+        field(&second, "deviceid"),
+        ["0280000003", "0280000004", "0280000005"]
+    );
+
+    for (body, message) in [
+        (
+            json!({"name": "X", "type": "02", "qty": 0}),
+            "qty must be a whole number from 1 to 1000!",
+        ),
+        (
+            json!({"name": "X", "type": "02", "qty": 1001}),
+            "qty must be a whole number from 1 to 1000!",
+        ),
+        (
+            json!({"name": "X", "type": "02", "qty": 1.5}),
+            "qty must be a whole number from 1 to 1000!",
+        ),
+        (
+            json!({"name": "X", "type": "02", "qty": -3}),
+            "qty must be a whole number from 1 to 1000!",
+        ),
+        (
+            json!({"name": "X", "type": "2", "qty": 1}),
+            "Device type 2 is forbidden!",
+        ),
+        (
+            json!({"type": "02", "qty": 1}),
+            "Factory device name, type and qty must not be empty!",
+        ),
+    ] {
+        assert_eq!(
+            create(body.clone()).await,
+            (StatusCode::OK, json!({"error": message})),
+            "{body}"
+        );
+    }
+    let (_, big) = create(json!({"name": "Big", "type": "01", "qty": 1000})).await;
+    assert_eq!(big.as_array().unwrap().len(), 1000);
+    assert_eq!(big[999]["deviceid"], "01800003e8");
+
+    let (_, all) = app
+        .get("/api/admin/factorydevices?type=02", Some(&admin))
+        .await;
+    assert_eq!(
+        field(&all, "deviceid"),
+        [
+            "0280000005",
+            "0280000004",
+            "0280000003",
+            "0280000002",
+            "0280000001"
+        ]
+    );
+    let (_, batch) = app
+        .get("/api/admin/factorydevices?batch=0280000001", Some(&admin))
+        .await;
+    assert_eq!(field(&batch, "deviceid"), ["0280000002", "0280000001"]);
+    let (_, by_name) = app
+        .get("/api/admin/factorydevices?name=sono", Some(&admin))
+        .await;
+    assert_eq!(by_name.as_array().unwrap().len(), 3);
+    assert_eq!(
+        total(&app, "/api/admin/factorydevices", &admin).await,
+        "1005"
+    );
+
+    let res = app
+        .client
+        .get(format!(
+            "{}/api/admin/factorydevices/csv?batch=0280000001",
+            app.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"licenses-0280000001.csv\""
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "deviceid,apikey,type,name,batch,createdAt");
+    let row = |l: &Value| {
+        format!(
+            "{},{},02,ITEAD,0280000001,{}",
+            l["deviceid"].as_str().unwrap(),
+            l["apikey"].as_str().unwrap(),
+            l["createdAt"].as_str().unwrap()
+        )
+    };
+    assert_eq!(lines[1..], [row(&first[1]), row(&first[0])]);
+    let (user_token, _) = app.register("u@example.com").await;
+    let csv_as_user = app
+        .get("/api/admin/factorydevices/csv", Some(&user_token))
+        .await;
+    assert_eq!(csv_as_user.0, StatusCode::FORBIDDEN);
+}
