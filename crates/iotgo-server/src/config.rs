@@ -6,6 +6,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,19 @@ impl Default for Config {
     }
 }
 
+/// Keys whose environment values are text, never parsed as numbers or booleans.
+const TEXT_KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "admin_email",
+    "admin_password",
+    "jwt_secret",
+    "recaptcha_secret",
+    "recaptcha_url",
+    "recaptcha_site_key",
+    "host",
+];
+
 /// Values given as command-line flags; they override everything else.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -126,7 +140,21 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig.merge(Env::prefixed("IOTGO_").ignore(&["test_database_url"]))
+        // Text keys are taken verbatim: figment would read `IOTGO_ADMIN_PASSWORD=0123`
+        // as the number 123.
+        let text: BTreeMap<&str, String> = TEXT_KEYS
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    *k,
+                    std::env::var(format!("IOTGO_{}", k.to_uppercase())).ok()?,
+                ))
+            })
+            .collect();
+        let mut ignored = TEXT_KEYS.to_vec();
+        ignored.push("test_database_url");
+        fig.merge(Env::prefixed("IOTGO_").ignore(&ignored))
+            .merge(Serialized::defaults(text))
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
@@ -177,6 +205,8 @@ mod tests {
             )?;
             jail.set_env("IOTGO_PAGE_LIMIT", "20");
             jail.set_env("IOTGO_DATA_DIR", "/tmp/x");
+            jail.set_env("IOTGO_ADMIN_PASSWORD", "0123456789");
+            jail.set_env("IOTGO_JWT_TTL", "3600");
             let flags = Overrides {
                 data_dir: Some("/tmp/y".into()),
                 ..Default::default()
@@ -185,7 +215,8 @@ mod tests {
             assert_eq!(c.listen, "127.0.0.1:1".parse().unwrap());
             assert_eq!(c.page_limit, 20);
             assert_eq!(c.data_dir, PathBuf::from("/tmp/y"));
-            assert_eq!(c.jwt_ttl, Duration::from_secs(7200));
+            assert_eq!(c.jwt_ttl, Duration::from_secs(3600));
+            assert_eq!(c.admin_password, Some(Secret::new("0123456789")));
             assert_eq!(c.pending_request_timeout_ms, 3000);
             Ok(())
         });

@@ -2,6 +2,9 @@
 //!
 //! SQLite by default (a temp data directory); PostgreSQL when `IOTGO_TEST_DATABASE_URL`
 //! is set, with a fresh database per test, dropped when the test ends.
+//!
+//! Shared by several test binaries (`#[path]`), each of which uses only part of it.
+#![allow(dead_code)]
 
 use iotgo_server::config::{Config, Secret};
 use iotgo_server::{App, AppState};
