@@ -220,9 +220,9 @@ impl Request {
     /// Checks in the original's order: the ids' formats and a known action (400), then the
     /// params' shape for the action, the device type's rules and the size limits (400).
     /// Ownership (403) is the server's business.
-    pub fn parse(obj: &Map<String, Value>, limits: &Limits) -> Result<Request, Answer> {
+    pub fn parse(obj: &Map<String, Value>, limits: &Limits) -> Result<Request, Box<Answer>> {
         let echo = Echo::of(obj);
-        let bad = || echo.error(ErrorCode::BadRequest);
+        let bad = || Box::new(echo.error(ErrorCode::BadRequest));
         let deviceid = obj
             .get("deviceid")
             .and_then(Value::as_str)
@@ -318,8 +318,10 @@ mod tests {
 
     #[test]
     fn answers_are_compact_and_echo_the_request() {
-        let req = obj(json!({"action": "update", "deviceid": "0100000001", "apikey": KEY,
-            "sequence": "7", "params": {"switch": "on"}}));
+        let req = obj(
+            json!({"action": "update", "deviceid": "0100000001", "apikey": KEY,
+            "sequence": "7", "params": {"switch": "on"}}),
+        );
         let r = Request::parse(&req, &Limits::default()).unwrap();
         let text = serde_json::to_string(&r.echo.ok()).unwrap();
         assert_eq!(
@@ -349,8 +351,10 @@ mod tests {
         ] {
             assert!(Request::parse(&obj(bad.clone()), &l).is_err(), "{bad}");
         }
-        let q = obj(json!({"action": "query", "deviceid": "0100000001", "apikey": KEY,
-            "params": ["switch", 3], "userAgent": "app"}));
+        let q = obj(
+            json!({"action": "query", "deviceid": "0100000001", "apikey": KEY,
+            "params": ["switch", 3], "userAgent": "app"}),
+        );
         let r = Request::parse(&q, &l).unwrap();
         assert_eq!(r.action, Action::Query(vec!["switch".into()]));
         assert_eq!(r.sender, Sender::App);
@@ -369,7 +373,10 @@ mod tests {
         assert_eq!(c["params"], 0);
         let c = indie_command(obj(json!({"params": {"timers": []}})));
         assert_eq!(c["params"], json!({"timers": 0}));
-        assert_eq!(kind(&obj(json!({"error": 0, "sequence": "1"}))), Kind::Answer);
+        assert_eq!(
+            kind(&obj(json!({"error": 0, "sequence": "1"}))),
+            Kind::Answer
+        );
         assert_eq!(kind(&obj(json!({"hello": 1}))), Kind::Other);
     }
 }

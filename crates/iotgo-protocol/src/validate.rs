@@ -92,7 +92,10 @@ fn timers(v: &Value) -> bool {
     list.iter().all(|t| {
         let Value::Object(t) = t else { return false };
         t.get("enabled").is_some_and(Value::is_boolean)
-            && matches!(t.get("type").and_then(Value::as_str), Some("once" | "repeat"))
+            && matches!(
+                t.get("type").and_then(Value::as_str),
+                Some("once" | "repeat")
+            )
             && t.get("at")
                 .and_then(Value::as_str)
                 .is_some_and(|s| !s.is_empty())
@@ -119,8 +122,14 @@ mod tests {
         assert!(!params(t("01"), &p(json!({"switch": true}))));
         assert!(!params(t("01"), &p(json!({"light": "on"}))));
         assert!(params(t("02"), &p(json!({"light": "off"}))));
-        assert!(params(t("03"), &p(json!({"temperature": 21.5, "humidity": "40"}))));
-        assert!(!params(t("03"), &p(json!({"temperature": "warm", "humidity": 40}))));
+        assert!(params(
+            t("03"),
+            &p(json!({"temperature": 21.5, "humidity": "40"}))
+        ));
+        assert!(!params(
+            t("03"),
+            &p(json!({"temperature": "warm", "humidity": 40}))
+        ));
         assert!(!params(t("03"), &p(json!({"temperature": 20}))));
         assert!(params(t("00"), &p(json!({"anything": [1, {"x": null}]}))));
         assert!(params(t("7a"), &p(json!({}))));
