@@ -77,8 +77,25 @@ pub struct Config {
     pub pending_request_timeout_ms: u64,
     /// Default page size of the admin lists.
     pub page_limit: u32,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes; also the largest WebSocket message.
     pub max_body_bytes: usize,
+    /// A device that polls over HTTP only stays online while seen within this window.
+    #[serde(with = "duration_text")]
+    pub http_online_window: Duration,
+    /// A WebSocket that sends nothing (not even a pong to our pings) for this long is closed.
+    #[serde(with = "duration_text")]
+    pub ws_idle_timeout: Duration,
+    /// A WebSocket whose first message does not come within this time is closed.
+    #[serde(with = "duration_text")]
+    pub ws_first_frame_timeout: Duration,
+    /// Outgoing messages queued per WebSocket; a client that lets it fill is disconnected.
+    pub ws_queue_len: usize,
+    /// Deepest nesting of objects and arrays accepted in Device API params.
+    pub max_params_depth: usize,
+    /// Most keys and array items (over the whole tree) accepted in Device API params.
+    pub max_params_keys: usize,
+    /// How long device writes are collected before they are committed in one transaction.
+    pub commit_window_ms: u64,
 }
 
 impl Default for Config {
@@ -99,6 +116,13 @@ impl Default for Config {
             pending_request_timeout_ms: 3000,
             page_limit: 50,
             max_body_bytes: 64 * 1024,
+            http_online_window: Duration::from_secs(60),
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_first_frame_timeout: Duration::from_secs(30),
+            ws_queue_len: 64,
+            max_params_depth: 8,
+            max_params_keys: 256,
+            commit_window_ms: 2,
         }
     }
 }
@@ -218,6 +242,18 @@ mod tests {
             assert_eq!(c.jwt_ttl, Duration::from_secs(3600));
             assert_eq!(c.admin_password, Some(Secret::new("0123456789")));
             assert_eq!(c.pending_request_timeout_ms, 3000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn the_example_file_matches_the_defaults() {
+        figment::Jail::expect_with(|_| {
+            let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../iotgo.example.toml");
+            let c = Config::load(Some(Path::new(example)), &Overrides::default()).unwrap();
+            let d = Config::default();
+            assert_eq!(format!("{c:?}"), format!("{d:?}"));
             Ok(())
         });
     }
