@@ -1,0 +1,72 @@
+/**
+ * Starts the real server for the browser tests: the `iotgo` binary (IOTGO_BIN, default
+ * ../target/debug/iotgo) on port 0 with a fresh data directory and a known admin.
+ *
+ * If the binary already serves this app (it embeds web/dist), the tests talk to it directly.
+ * Otherwise Vite's preview server serves web/dist and proxies /api (WebSocket included) to the
+ * binary, so the app is still same-origin with the API. Both addresses reach the tests through
+ * environment variables.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { preview } from 'vite';
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
+
+function startServer(bin: string, dataDir: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      IOTGO_LISTEN: '127.0.0.1:0',
+      IOTGO_DATA_DIR: dataDir,
+      IOTGO_ADMIN_EMAIL: ADMIN_EMAIL,
+      IOTGO_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      NO_COLOR: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((done, fail) => {
+    let log = '';
+    const timer = setTimeout(() => fail(new Error(`the server did not start in 20 s:\n${log}`)), 20_000);
+    const read = (chunk: Buffer): void => {
+      log += chunk.toString();
+      const found = /listening on (http:\/\/\S+)/.exec(log.replace(/\x1b\[[0-9;]*m/g, ''));
+      if (found?.[1]) {
+        clearTimeout(timer);
+        done({ url: found[1], stop: () => child.kill('SIGTERM') });
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.on('error', (e) => fail(new Error(`cannot run ${bin}: ${e.message}`)));
+    child.on('exit', (code) => fail(new Error(`the server exited (${code}):\n${log}`)));
+  });
+}
+
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  const bin = resolve(process.env.IOTGO_BIN ?? '../target/debug/iotgo');
+  const dataDir = mkdtempSync(join(tmpdir(), 'iotgo-web-test-'));
+  const server = await startServer(bin, dataDir);
+  const index = await (await fetch(server.url)).text();
+  let base = server.url;
+  let close = async (): Promise<void> => {};
+  if (!index.includes('<div id="app">')) {
+    const vite = await preview({
+      // Silent: until the server has /api/ws, every WebSocket attempt would log a proxy error.
+      logLevel: 'silent',
+      preview: { host: '127.0.0.1', port: 0, proxy: { '/api': { target: server.url, ws: true } } },
+    });
+    const address = vite.httpServer.address();
+    if (!address || typeof address === 'string') throw new Error('vite preview has no address');
+    base = `http://127.0.0.1:${address.port}`;
+    close = () => vite.close();
+  }
+  process.env.IOTGO_BASE_URL = base;
+  process.env.IOTGO_API_URL = server.url;
+  return async () => {
+    await close();
+    server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+}
