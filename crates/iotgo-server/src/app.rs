@@ -2,6 +2,7 @@
 
 use crate::auth::{Admins, GeneratedAdmin, Jwt};
 use crate::config::Config;
+use crate::device::DeviceApi;
 use crate::store::Store;
 use crate::{api, secrets, web};
 use anyhow::Context;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Outgoing HTTP (captcha verification).
     pub http: reqwest::Client,
+    /// The Device API: ownership cache, realtime hub, group-commit writer, presence.
+    pub devices: Arc<DeviceApi>,
 }
 
 /// A built application, ready to serve.
@@ -46,7 +49,9 @@ impl App {
         let store = Store::connect(&config.database_url()).await?;
         let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
         let (admins, generated_admin) = Admins::resolve(&config).await?;
+        let devices = DeviceApi::start(store.clone(), &config).await?;
         let state = AppState {
+            devices,
             store,
             jwt: Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl)),
             admins: Arc::new(admins),
@@ -75,9 +80,16 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
+        let devices = self.state.devices.clone();
+        // WebSockets outlive hyper's graceful shutdown: close them when it starts.
+        let shutdown = async move {
+            shutdown.await;
+            devices.close_sockets();
+        };
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        self.state.devices.shutdown().await;
         self.state.store.close().await;
         Ok(())
     }

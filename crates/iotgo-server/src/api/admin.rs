@@ -108,6 +108,9 @@ async fn delete_user(
     Path(apikey): Path<String>,
 ) -> Result<Json<User>, ApiError> {
     let user = state.store.delete_user(&apikey).await?;
+    if let Some(u) = &user {
+        state.devices.user_removed(&u.apikey);
+    }
     user.map(Json)
         .ok_or(ApiError::business("User does not exist!"))
 }

@@ -62,6 +62,7 @@ async fn create(
         .store
         .create_device(&me.user.apikey, name, group, ty)
         .await?;
+    state.devices.device_added(&device.deviceid, &device.apikey);
     Ok(Json(device))
 }
 
@@ -96,7 +97,10 @@ async fn claim(
         .claim_device(&me.user.apikey, &id, key.as_str(), name, group)
         .await
     {
-        Ok(device) => Ok(Json(device)),
+        Ok(device) => {
+            state.devices.device_added(&device.deviceid, &device.apikey);
+            Ok(Json(device))
+        }
         Err(ClaimError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::Business(e.to_string().into())),
     }
@@ -149,5 +153,8 @@ async fn remove(
         .store
         .delete_device(&me.user.apikey, &deviceid)
         .await?;
+    if let Some(d) = &device {
+        state.devices.device_removed(&d.deviceid);
+    }
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }

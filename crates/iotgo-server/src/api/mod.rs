@@ -1,11 +1,13 @@
 //! The Web API: one router per area, merged here, plus health and public settings.
 
 mod admin;
+mod device_http;
 mod devices;
 mod extract;
 mod query;
 mod user;
 mod validate;
+mod ws;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -21,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .merge(user::routes())
         .merge(devices::routes())
         .merge(admin::routes())
+        .merge(device_http::routes())
+        .merge(ws::routes())
         .route("/api/config", get(public_config))
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))

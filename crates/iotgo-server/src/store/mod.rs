@@ -12,11 +12,13 @@ mod devices;
 mod filter;
 mod licenses;
 mod models;
+mod state;
 mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub use models::{Device, License, Millis, User, UserRecord};
+pub use state::StateWrite;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -1,0 +1,74 @@
+//! `POST /api/http`: the Device API over HTTP.
+//!
+//! Answers are compact JSON with HTTP 200 whatever the Device API error, as the original:
+//! the Arduino library reads them into a 512-byte buffer and searches for `"error":0`.
+//! HTTP/1.1 keep-alive and HTTP/1.0 are hyper's business. Any other method answers 405.
+
+use crate::app::AppState;
+use crate::device::{DeviceApi, Outcome};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use iotgo_protocol::{Request, Sender};
+use serde_json::{Map, Value};
+
+/// The route of this transport.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/http", post(handle))
+}
+
+fn answer(status: StatusCode, body: &Value) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    let json = HeaderValue::from_static("application/json");
+    (status, [(CONTENT_TYPE, json)], text).into_response()
+}
+
+/// `application/json`, with or without parameters such as a charset.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let bad = || {
+        answer(
+            StatusCode::BAD_REQUEST,
+            &DeviceApi::bad_request(&Map::new()),
+        )
+    };
+    // The original refused requests whose Host is not its configured host name.
+    if let Some(host) = &state.config.host {
+        let given = headers.get(HOST).and_then(|v| v.to_str().ok());
+        if given != Some(host.as_str()) {
+            return bad();
+        }
+    }
+    if !is_json(&headers) {
+        return bad();
+    }
+    let raw = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(raw)) => raw,
+        _ => return bad(),
+    };
+    let api = &state.devices;
+    let req = match Request::parse(&raw, &api.limits) {
+        Ok(req) => req,
+        Err(answer_) => return answer(StatusCode::OK, &answer_.to_value()),
+    };
+    let (deviceid, from_device) = (req.deviceid.clone(), req.sender == Sender::Device);
+    let reply = match api.handle(req, &raw, None).await {
+        Outcome::Done(reply) => reply,
+        Outcome::Forwarded(f) => f.finish().await,
+    };
+    if let (true, Some(owner)) = (from_device, &reply.owner) {
+        api.device_polled(deviceid.as_str(), owner).await;
+    }
+    answer(StatusCode::OK, &reply.answer)
+}

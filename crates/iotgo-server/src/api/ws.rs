@@ -1,0 +1,253 @@
+//! `/api/ws`: the Device API over WebSocket, one JSON object per text frame.
+//!
+//! The original's rules: a device's first successful request binds the socket to it
+//! (online, `sysmsg`); an app subscribes to a device with any successful request for it;
+//! answers from devices to forwarded commands (`{"error":…,"sequence":…}`) complete the
+//! waiting app's request; anything else that is not a request is ignored. Added here:
+//! `{"action":"subscribe", "apikey"|"jwt", …}` subscribes a socket to all of a user's
+//! devices, and every connection has a bounded outgoing queue, a first-frame timeout and
+//! an idle timeout (pings keep a healthy peer talking).
+
+use crate::app::AppState;
+use crate::device::{DeviceApi, Outcome, Reply};
+use crate::hub::Peer;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use iotgo_protocol::message::{indie_answer, kind};
+use iotgo_protocol::{ApiKey, Echo, ErrorCode, Kind, Request};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until};
+
+/// The route of this transport.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/ws", get(upgrade))
+}
+
+async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let max = state.config.max_body_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run(state, socket))
+}
+
+/// One connection's registrations; dropping it unregisters everything, whatever way the
+/// connection ends, and marks the devices it held offline.
+struct Connection {
+    state: AppState,
+    peer: Peer,
+    /// Devices this socket speaks for.
+    bound: HashSet<String>,
+    /// Devices this (app) socket watches.
+    watching: HashSet<String>,
+    /// Users whose devices this (app) socket watches.
+    users: HashSet<String>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let api = &self.state.devices;
+        api.hub.leave(self.peer.id(), &self.watching, &self.users);
+        let (api, peer_id) = (api.clone(), self.peer.id());
+        let bound: Vec<String> = self.bound.drain().collect();
+        if !bound.is_empty() {
+            tokio::spawn(async move {
+                for id in bound {
+                    api.device_disconnected(&id, peer_id).await;
+                }
+            });
+        }
+    }
+}
+
+async fn run(state: AppState, socket: WebSocket) {
+    let config = state.config.clone();
+    let (peer, mut queue) = state.devices.hub.peer(config.ws_queue_len);
+    let mut shutdown = state.devices.hub.shutdown_signal();
+    let (mut sink, mut stream) = socket.split();
+    // The writer owns the sink: a client that stops reading blocks only this task.
+    let mut writer = tokio::spawn(async move {
+        while let Some(msg) = queue.recv().await {
+            let close = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut conn = Connection {
+        state,
+        peer: peer.clone(),
+        bound: HashSet::new(),
+        watching: HashSet::new(),
+        users: HashSet::new(),
+    };
+    let idle = config.ws_idle_timeout.max(Duration::from_millis(10));
+    let mut ping = tokio::time::interval_at(Instant::now() + idle / 2, idle / 2);
+    let first_deadline = Instant::now() + config.ws_first_frame_timeout;
+    let mut first_seen = false;
+    let mut last_heard = Instant::now();
+    let polite = loop {
+        tokio::select! {
+            msg = stream.next() => {
+                last_heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        first_seen = true;
+                        conn.on_text(&text).await;
+                    }
+                    Some(Ok(Message::Binary(_))) => first_seen = true,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break true,
+                }
+            }
+            _ = peer.killed() => break false,
+            _ = shutdown.changed() => break true,
+            _ = sleep_until(first_deadline), if !first_seen => break true,
+            _ = sleep_until(last_heard + idle) => break true,
+            _ = ping.tick() => { peer.send(Message::Ping(Default::default())); }
+        }
+    };
+    drop(conn);
+    if polite && peer.send(Message::Close(None)) {
+        if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    } else {
+        writer.abort();
+    }
+}
+
+impl Connection {
+    fn send(&self, value: &Value) {
+        self.peer.send(Message::Text(value.to_string().into()));
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        // Non-JSON frames and JSON that is not an object are ignored, as in the original.
+        let Ok(Value::Object(raw)) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        if raw.get("action").and_then(Value::as_str) == Some("subscribe") {
+            let answer = self.subscribe(&raw).await;
+            return self.send(&answer);
+        }
+        match kind(&raw) {
+            Kind::Other => {}
+            Kind::Answer => self.state.devices.device_answered(&self.bound, &raw),
+            Kind::Request => self.request(raw).await,
+        }
+    }
+
+    async fn request(&mut self, raw: Map<String, Value>) {
+        let api = self.state.devices.clone();
+        let from_device = DeviceApi::from_device(&raw);
+        let req = match Request::parse(&raw, &api.limits) {
+            Ok(req) => req,
+            Err(answer) => {
+                return self.send(&self.for_sender(from_device, &raw, answer.to_value()));
+            }
+        };
+        let deviceid = req.deviceid.as_str().to_owned();
+        match api.handle(req, &raw, Some(self.peer.id())).await {
+            Outcome::Done(reply) => self.finish(&deviceid, from_device, &raw, reply).await,
+            Outcome::Forwarded(forwarded) => {
+                // Only apps' commands are forwarded: subscribe now, answer when the device does.
+                self.watch(&deviceid);
+                let peer = self.peer.clone();
+                tokio::spawn(async move {
+                    let reply = forwarded.finish().await;
+                    peer.send(Message::Text(reply.answer.to_string().into()));
+                });
+            }
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        deviceid: &str,
+        from_device: bool,
+        raw: &Map<String, Value>,
+        reply: Reply,
+    ) {
+        self.send(&self.for_sender(from_device, raw, reply.answer));
+        let Some(owner) = reply.owner else { return };
+        if from_device {
+            self.bound.insert(deviceid.to_owned());
+            let api = self.state.devices.clone();
+            api.device_connected(deviceid, &owner, &self.peer).await;
+        } else {
+            self.watch(deviceid);
+        }
+    }
+
+    fn watch(&mut self, deviceid: &str) {
+        if self.watching.insert(deviceid.to_owned()) {
+            self.state.devices.hub.watch(deviceid, &self.peer);
+        }
+    }
+
+    /// Answers to indie devices keep the original's firmware quirks.
+    fn for_sender(&self, from_device: bool, raw: &Map<String, Value>, answer: Value) -> Value {
+        let indie = raw
+            .get("deviceid")
+            .and_then(Value::as_str)
+            .and_then(|d| iotgo_protocol::DeviceId::parse(d).ok())
+            .is_some_and(|d| d.is_indie());
+        if from_device && indie {
+            indie_answer(answer)
+        } else {
+            answer
+        }
+    }
+
+    /// `{"action":"subscribe","apikey":…}` or `{"action":"subscribe","jwt":…}`: watch every
+    /// device of the user, current and future.
+    async fn subscribe(&mut self, raw: &Map<String, Value>) -> Value {
+        let echo = Echo::of(raw);
+        let owner = match (raw.get("jwt"), raw.get("apikey")) {
+            (Some(Value::String(token)), _) => self.user_of_token(token).await,
+            (_, Some(Value::String(key))) => match ApiKey::parse(key) {
+                Ok(key) => match self.state.store.user_by_apikey(key.as_str()).await {
+                    Ok(user) => user.map(|u| u.user.apikey).ok_or(ErrorCode::Forbidden),
+                    Err(_) => Err(ErrorCode::Internal),
+                },
+                Err(_) => Err(ErrorCode::BadRequest),
+            },
+            _ => Err(ErrorCode::BadRequest),
+        };
+        match owner {
+            Ok(owner) => {
+                self.state.devices.hub.watch_user(&owner, &self.peer);
+                let answer = iotgo_protocol::Answer {
+                    apikey: Some(Value::from(owner.clone())),
+                    ..echo.ok()
+                };
+                self.users.insert(owner);
+                answer.to_value()
+            }
+            Err(code) => echo.error(code).to_value(),
+        }
+    }
+
+    async fn user_of_token(&self, token: &str) -> Result<String, ErrorCode> {
+        let claims = self.state.jwt.verify(token).ok_or(ErrorCode::Forbidden)?;
+        if claims.is_admin {
+            return Err(ErrorCode::Forbidden);
+        }
+        match self.state.store.user_by_apikey(&claims.sub).await {
+            // A password change retires older tokens here too.
+            Ok(Some(u)) if u.token_version == claims.ver => Ok(u.user.apikey),
+            Ok(_) => Err(ErrorCode::Forbidden),
+            Err(_) => Err(ErrorCode::Internal),
+        }
+    }
+}

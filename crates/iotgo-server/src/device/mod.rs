@@ -1,0 +1,384 @@
+//! The Device API's domain: what `register`, `update`, `query` and `date` do, for both
+//! transports (`api::device_http` and `api::ws`).
+//!
+//! A request's path: authorise from the [`Owners`] cache (403), then act: updates are
+//! committed through the group-commit [`Writer`] and fanned out by the [`Hub`]; an app's
+//! update for an indie device is forwarded to the device's socket and completes when the
+//! device answers (503 offline, 504 no answer in time), as in the original.
+
+mod owners;
+mod presence;
+mod writer;
+
+pub use owners::Owners;
+pub use writer::Writer;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::{Millis, StateWrite, Store};
+use axum::extract::ws::Utf8Bytes;
+use iotgo_protocol::message::{indie_command, sender};
+use iotgo_protocol::{Action, Answer, Echo, ErrorCode, Limits, Request, Sender};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The Device API service, shared by the transports through `AppState`.
+pub struct DeviceApi {
+    store: Store,
+    /// Connections, subscriptions and pending commands.
+    pub hub: Hub,
+    /// deviceid → owner cache.
+    pub owners: Owners,
+    writer: Writer,
+    /// Devices online through HTTP polling only: deviceid → last request.
+    http_seen: Mutex<HashMap<String, Instant>>,
+    /// Bounds on params.
+    pub limits: Limits,
+    pending_timeout: Duration,
+    http_window: Duration,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The result of a request that completed.
+pub struct Reply {
+    /// The answer to send.
+    pub answer: Value,
+    /// Set when the request proved ownership of the device (or, for `register`, the
+    /// license of a claimed device): the owner's apikey. The transport then binds a
+    /// device's socket, or subscribes an app's socket, to the device.
+    pub owner: Option<Arc<str>>,
+}
+
+impl Reply {
+    fn plain(answer: Answer) -> Self {
+        Reply {
+            answer: answer.to_value(),
+            owner: None,
+        }
+    }
+}
+
+/// What handling a request produced.
+pub enum Outcome {
+    /// The answer is ready.
+    Done(Reply),
+    /// A command was forwarded to an indie device; await [`Forwarded::finish`].
+    Forwarded(Box<Forwarded>),
+}
+
+/// An app's update forwarded to an indie device, waiting for the device's answer.
+pub struct Forwarded {
+    api: Arc<DeviceApi>,
+    wait: oneshot::Receiver<Value>,
+    key: String,
+    req: Request,
+    params: Map<String, Value>,
+    owner: Arc<str>,
+    except: Option<u64>,
+}
+
+impl Forwarded {
+    /// Waits for the device: its success stores and pushes the update; its error is passed
+    /// on as is; no answer within the pending-request timeout is 504.
+    pub async fn finish(self) -> Reply {
+        let api = self.api.clone();
+        let answer = match tokio::time::timeout(api.pending_timeout, self.wait).await {
+            Ok(Ok(answer)) => answer,
+            _ => {
+                api.hub.cancel_answer(self.req.deviceid.as_str(), &self.key);
+                return Reply::plain(self.req.echo.error(ErrorCode::Timeout));
+            }
+        };
+        if answer.get("error").and_then(Value::as_i64) != Some(0) {
+            return Reply {
+                answer,
+                owner: Some(self.owner),
+            };
+        }
+        let mut reply = api
+            .apply_update(&self.req, self.params, &self.owner, self.except)
+            .await;
+        reply.owner = Some(self.owner);
+        reply
+    }
+}
+
+/// The text form of a sequence, for matching a device's answer to its command.
+pub fn sequence_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl DeviceApi {
+    /// Starts the writer and the presence sweeper; marks every device offline (nothing
+    /// is connected to a server that is just starting).
+    pub async fn start(store: Store, config: &Config) -> anyhow::Result<Arc<DeviceApi>> {
+        store.reset_presence(Millis::now()).await?;
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            Duration::from_millis(config.commit_window_ms),
+        );
+        let api = Arc::new(DeviceApi {
+            owners: Owners::new(store.clone()),
+            store,
+            hub: Hub::default(),
+            writer,
+            http_seen: Mutex::default(),
+            limits: Limits {
+                max_depth: config.max_params_depth,
+                max_keys: config.max_params_keys,
+            },
+            pending_timeout: Duration::from_millis(config.pending_request_timeout_ms),
+            http_window: config.http_online_window,
+            tasks: Mutex::default(),
+        });
+        let sweeper = tokio::spawn(presence::sweep(Arc::downgrade(&api)));
+        api.lock_tasks().extend([writer_task, sweeper]);
+        Ok(api)
+    }
+
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes every socket (at shutdown).
+    pub fn close_sockets(&self) {
+        self.hub.shut_down();
+    }
+
+    /// Stops the background tasks. A write cut short is rolled back and was never acked.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = self.lock_tasks().drain(..).collect();
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    /// A device was deleted through the Web API.
+    pub fn device_removed(&self, deviceid: &str) {
+        self.owners.forget(deviceid);
+        self.hub.forget_device(deviceid);
+    }
+
+    /// A device was created or claimed through the Web API.
+    pub fn device_added(&self, deviceid: &str, owner: &str) {
+        self.owners.set(deviceid, owner);
+    }
+
+    /// A user (and all their devices) was deleted through the Web API.
+    pub fn user_removed(&self, owner: &str) {
+        for id in self.owners.forget_user(owner) {
+            self.hub.forget_device(&id);
+        }
+        self.hub.forget_user(owner);
+    }
+
+    /// Handles a parsed request; `raw` is the request object as received (forwarded to
+    /// indie devices), `except` the sending socket (never echoed its own update).
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request,
+        raw: &Map<String, Value>,
+        except: Option<u64>,
+    ) -> Outcome {
+        let id = req.deviceid.as_str();
+        let reply = match &req.action {
+            Action::Date => Reply::plain(Answer {
+                date: Some(Millis::now().iso()),
+                ..req.echo.ok()
+            }),
+            Action::Register => self.register(&req).await,
+            Action::Query(names) => match self.authorise(&req).await {
+                Err(answer) => Reply::plain(answer),
+                Ok(owner) => self.query(&req, names, owner).await,
+            },
+            Action::Update(params) => match self.authorise(&req).await {
+                Err(answer) => Reply::plain(answer),
+                Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
+                    return self.forward(req.clone(), raw, params.clone(), owner, except);
+                }
+                Ok(owner) => {
+                    let mut reply = self
+                        .apply_update(&req, params.clone(), &owner, except)
+                        .await;
+                    if reply.answer.get("error") == Some(&json!(0)) {
+                        reply.owner = Some(owner);
+                    }
+                    reply
+                }
+            },
+        };
+        if req.sender == Sender::Device && reply.owner.is_some() {
+            self.writer.record(StateWrite::Seen {
+                deviceid: id.to_owned(),
+                at: Millis::now(),
+            });
+        }
+        Outcome::Done(reply)
+    }
+
+    /// The owner when the request's apikey owns the device, else the 403 (or 500) answer.
+    async fn authorise(&self, req: &Request) -> Result<Arc<str>, Answer> {
+        match self.owners.get(req.deviceid.as_str()).await {
+            Ok(Some(owner)) if *owner == *req.apikey.as_str() => Ok(owner),
+            Ok(_) => Err(req.echo.error(ErrorCode::Forbidden)),
+            Err(e) => {
+                tracing::error!(error = ?e, "owner lookup failed");
+                Err(req.echo.error(ErrorCode::Internal))
+            }
+        }
+    }
+
+    async fn register(&self, req: &Request) -> Reply {
+        let id = req.deviceid.as_str();
+        let owner = match self.store.license_exists(id, req.apikey.as_str()).await {
+            Ok(true) => self.owners.get(id).await,
+            Ok(false) => return Reply::plain(req.echo.error(ErrorCode::Forbidden)),
+            Err(e) => Err(e),
+        };
+        match owner {
+            Ok(Some(owner)) => Reply {
+                answer: Answer {
+                    apikey: Some(Value::from(&*owner)),
+                    ..req.echo.ok()
+                }
+                .to_value(),
+                owner: Some(owner),
+            },
+            Ok(None) => Reply::plain(req.echo.error(ErrorCode::NotFound)),
+            Err(e) => {
+                tracing::error!(error = ?e, "register lookup failed");
+                Reply::plain(req.echo.error(ErrorCode::Internal))
+            }
+        }
+    }
+
+    async fn query(&self, req: &Request, names: &[String], owner: Arc<str>) -> Reply {
+        let device = match self.store.device(req.deviceid.as_str()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = ?e, "query failed");
+                return Reply::plain(req.echo.error(ErrorCode::Internal));
+            }
+        };
+        let state = device.and_then(|d| d.params).unwrap_or_default();
+        let params = if names.is_empty() {
+            state
+        } else {
+            names
+                .iter()
+                .filter_map(|n| state.get(n).map(|v| (n.clone(), v.clone())))
+                .collect()
+        };
+        Reply {
+            answer: Answer {
+                params: Some(params),
+                ..req.echo.ok()
+            }
+            .to_value(),
+            owner: Some(owner),
+        }
+    }
+
+    /// Commits an update, then pushes it to the device's watchers (and, when an app sent
+    /// it, to the device's own socket: two-way for every device).
+    async fn apply_update(
+        &self,
+        req: &Request,
+        params: Map<String, Value>,
+        owner: &str,
+        except: Option<u64>,
+    ) -> Reply {
+        let id = req.deviceid.as_str();
+        let write = StateWrite::Merge {
+            deviceid: id.to_owned(),
+            params: params.clone(),
+            at: Millis::now(),
+        };
+        if !self.writer.commit(write).await {
+            return Reply::plain(req.echo.error(ErrorCode::Internal));
+        }
+        let push = json!({"action": "update", "deviceid": id, "apikey": owner, "params": params});
+        let frame = Utf8Bytes::from(push.to_string());
+        self.hub.push(id, owner, &frame, except);
+        if req.sender == Sender::App && !req.deviceid.is_indie() {
+            self.hub.send_to_device(id, &frame);
+        }
+        Reply::plain(req.echo.ok())
+    }
+
+    fn forward(
+        self: &Arc<Self>,
+        mut req: Request,
+        raw: &Map<String, Value>,
+        params: Map<String, Value>,
+        owner: Arc<str>,
+        except: Option<u64>,
+    ) -> Outcome {
+        let id = req.deviceid.as_str().to_owned();
+        if !self.hub.is_connected(&id) {
+            return Outcome::Done(Reply {
+                owner: Some(owner),
+                ..Reply::plain(req.echo.error(ErrorCode::DeviceOffline))
+            });
+        }
+        let sequence = req
+            .echo
+            .sequence
+            .clone()
+            .unwrap_or_else(|| Value::from(Millis::now().0.to_string()));
+        req.echo.sequence = Some(sequence.clone());
+        let key = sequence_key(&sequence);
+        let mut command = raw.clone();
+        command.insert("sequence".into(), sequence);
+        let frame = Utf8Bytes::from(Value::Object(indie_command(command)).to_string());
+        let wait = self.hub.expect_answer(&id, &key);
+        if !self.hub.send_to_device(&id, &frame) {
+            self.hub.cancel_answer(&id, &key);
+            return Outcome::Done(Reply::plain(req.echo.error(ErrorCode::DeviceOffline)));
+        }
+        Outcome::Forwarded(Box::new(Forwarded {
+            api: self.clone(),
+            wait,
+            key,
+            req,
+            params,
+            owner,
+            except,
+        }))
+    }
+
+    /// An answer from a device's socket to a forwarded command; `bound` are the devices
+    /// that socket speaks for.
+    pub fn device_answered<'a>(
+        &self,
+        bound: impl IntoIterator<Item = &'a String>,
+        answer: &Map<String, Value>,
+    ) {
+        let Some(seq) = answer.get("sequence") else {
+            return;
+        };
+        let key = sequence_key(seq);
+        for id in bound {
+            if self.hub.answer(id, &key, Value::Object(answer.clone())) {
+                return;
+            }
+        }
+    }
+
+    /// The JSON of a request's echo when the request could not even be parsed.
+    pub fn bad_request(raw: &Map<String, Value>) -> Value {
+        Echo::of(raw).error(ErrorCode::BadRequest).to_value()
+    }
+
+    /// Whether a raw request says it comes from the device itself.
+    pub fn from_device(raw: &Map<String, Value>) -> bool {
+        sender(raw) == Sender::Device
+    }
+}

@@ -1,0 +1,72 @@
+//! Who owns which device: an in-memory cache backed by the store, so that authorising a
+//! Device API message costs no database read once the device is known.
+//!
+//! The Web API keeps it right: creating or claiming a device records its owner, deleting
+//! a device or a user forgets them.
+
+use crate::store::{Store, StoreResult};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// deviceid → owner apikey.
+pub struct Owners {
+    store: Store,
+    map: RwLock<HashMap<String, Arc<str>>>,
+}
+
+impl Owners {
+    /// An empty cache over `store`.
+    pub fn new(store: Store) -> Self {
+        Owners {
+            store,
+            map: RwLock::default(),
+        }
+    }
+
+    /// The owner of `deviceid`; reads the store only the first time.
+    ///
+    /// Unknown devices are not cached, so a device created elsewhere is found at once.
+    pub async fn get(&self, deviceid: &str) -> StoreResult<Option<Arc<str>>> {
+        if let Some(owner) = self.read().get(deviceid) {
+            return Ok(Some(owner.clone()));
+        }
+        let owner = self.store.owner_of(deviceid).await?;
+        Ok(owner.map(|o| {
+            let o: Arc<str> = o.into();
+            self.write().insert(deviceid.to_owned(), o.clone());
+            o
+        }))
+    }
+
+    /// Records the owner of a new or claimed device.
+    pub fn set(&self, deviceid: &str, owner: &str) {
+        self.write().insert(deviceid.to_owned(), owner.into());
+    }
+
+    /// Forgets a deleted device.
+    pub fn forget(&self, deviceid: &str) {
+        self.write().remove(deviceid);
+    }
+
+    /// Forgets every device of a deleted user; returns their ids.
+    pub fn forget_user(&self, owner: &str) -> Vec<String> {
+        let mut map = self.write();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(_, o)| &***o == owner)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for id in &ids {
+            map.remove(id);
+        }
+        ids
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<str>>> {
+        self.map.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<str>>> {
+        self.map.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

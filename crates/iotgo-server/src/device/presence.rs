@@ -1,0 +1,117 @@
+//! Presence: `online`, `lastConnectedAt`, `lastDisconnectedAt` and the `sysmsg` pushes.
+//!
+//! A device is online while it holds a WebSocket, or — when it only polls over HTTP —
+//! while its last request is within `http_online_window`. Every change is persisted
+//! (committed before the sysmsg goes out, so an app that reads the device after the
+//! sysmsg sees the same) and pushed to the device's watchers.
+
+use super::DeviceApi;
+use crate::hub::{Bind, Peer};
+use crate::store::{Millis, StateWrite};
+use axum::extract::ws::Utf8Bytes;
+use serde_json::json;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+impl DeviceApi {
+    /// A device's first successful request on `peer`: binds the socket (the newest socket
+    /// of a deviceid wins) and, when the device was offline, marks it online.
+    pub async fn device_connected(&self, deviceid: &str, owner: &str, peer: &Peer) {
+        let bind = self.hub.bind_device(deviceid, peer);
+        if bind == Bind::Already {
+            return;
+        }
+        let was_polling = self.lock_seen().remove(deviceid).is_some();
+        let write = StateWrite::Online {
+            deviceid: deviceid.to_owned(),
+            at: Millis::now(),
+        };
+        self.writer.commit(write).await;
+        if bind == Bind::New && !was_polling {
+            self.sysmsg(deviceid, owner, true);
+        }
+    }
+
+    /// A device's socket closed: offline, unless a newer socket took the device over.
+    pub async fn device_disconnected(&self, deviceid: &str, peer_id: u64) {
+        if !self.hub.unbind_device(deviceid, peer_id) {
+            return;
+        }
+        self.went_offline(deviceid).await;
+    }
+
+    /// A device's successful request over HTTP: online while it keeps polling.
+    pub async fn device_polled(&self, deviceid: &str, owner: &str) {
+        if self.hub.is_connected(deviceid) {
+            return;
+        }
+        let first = self
+            .lock_seen()
+            .insert(deviceid.to_owned(), Instant::now())
+            .is_none();
+        if first {
+            let write = StateWrite::Online {
+                deviceid: deviceid.to_owned(),
+                at: Millis::now(),
+            };
+            self.writer.commit(write).await;
+            self.sysmsg(deviceid, owner, true);
+        }
+    }
+
+    async fn went_offline(&self, deviceid: &str) {
+        let write = StateWrite::Offline {
+            deviceid: deviceid.to_owned(),
+            at: Millis::now(),
+        };
+        self.writer.commit(write).await;
+        if let Ok(Some(owner)) = self.owners.get(deviceid).await {
+            self.sysmsg(deviceid, &owner, false);
+        }
+    }
+
+    fn sysmsg(&self, deviceid: &str, owner: &str, online: bool) {
+        let msg = json!({"action": "sysmsg", "deviceid": deviceid, "apikey": owner,
+            "params": {"online": online}});
+        self.hub
+            .push(deviceid, owner, &Utf8Bytes::from(msg.to_string()), None);
+    }
+
+    fn lock_seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Instant>> {
+        self.http_seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The HTTP-polling devices not seen within the window; forgotten as they are returned.
+    fn expired_pollers(&self) -> Vec<String> {
+        let window = self.http_window;
+        let mut seen = self.lock_seen();
+        let expired: Vec<String> = seen
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= window)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            seen.remove(id);
+        }
+        expired
+    }
+}
+
+/// Marks HTTP-polling devices offline once their window passes; ends with the service.
+pub(super) async fn sweep(api: Weak<DeviceApi>) {
+    let period = match api.upgrade() {
+        Some(a) => (a.http_window / 4).clamp(Duration::from_millis(20), Duration::from_secs(5)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let Some(api) = api.upgrade() else { return };
+        for id in api.expired_pollers() {
+            if !api.hub.is_connected(&id) {
+                api.went_offline(&id).await;
+            }
+        }
+        drop::<Arc<DeviceApi>>(api);
+    }
+}

@@ -1,0 +1,257 @@
+//! The realtime hub: who is connected, who watches whom, and commands waiting for a
+//! device's answer.
+//!
+//! Every WebSocket connection is a [`Peer`] with a bounded queue of outgoing messages.
+//! The hub hands messages over with `try_send` only: it never waits on a socket, and a
+//! peer whose queue is full is told to disconnect. A push is serialised once and the same
+//! bytes are queued for every watcher. The hub lives in `AppState`; there are no statics.
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// One WebSocket connection, as the hub sees it: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    id: u64,
+    tx: mpsc::Sender<Message>,
+    kill: Arc<Notify>,
+}
+
+impl Peer {
+    /// This connection's id, unique within the process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues a message; a full queue means the client stopped reading: it is cut off.
+    pub fn send(&self, msg: Message) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!(peer = self.id, "outgoing queue full, disconnecting");
+                self.kill();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues a text frame.
+    pub fn send_text(&self, frame: &Utf8Bytes) -> bool {
+        self.send(Message::Text(frame.clone()))
+    }
+
+    /// Tells the connection's task to close.
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+
+    /// Resolves when the connection was told to close.
+    pub async fn killed(&self) {
+        self.kill.notified().await
+    }
+}
+
+/// What binding a device to a socket did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// The device had no socket: it just came online.
+    New,
+    /// Another socket held the device; it was told to close (the newest wins).
+    Replaced,
+    /// This socket already held the device.
+    Already,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// deviceid → the device's own socket.
+    devices: HashMap<String, Peer>,
+    /// deviceid → app sockets watching that device.
+    watchers: HashMap<String, Vec<Peer>>,
+    /// owner apikey → app sockets watching all of that user's devices.
+    users: HashMap<String, Vec<Peer>>,
+}
+
+/// The registry of connections, subscriptions and pending commands.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    /// (deviceid, sequence) → the app waiting for the device's answer.
+    pending: Mutex<HashMap<(String, String), oneshot::Sender<Value>>>,
+    next_id: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            inner: Mutex::default(),
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps stay consistent even if a holder panicked: every change is a single step.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
+    if let Some(v) = list.get_mut(key) {
+        v.retain(|p| p.id != id);
+        if v.is_empty() {
+            list.remove(key);
+        }
+    }
+}
+
+impl Hub {
+    /// A new connection with an outgoing queue of `queue_len` messages.
+    pub fn peer(&self, queue_len: usize) -> (Peer, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(queue_len.max(1));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer {
+            id,
+            tx,
+            kill: Arc::new(Notify::new()),
+        };
+        (peer, rx)
+    }
+
+    /// Makes `peer` the socket of `deviceid`.
+    pub fn bind_device(&self, deviceid: &str, peer: &Peer) -> Bind {
+        let mut inner = lock(&self.inner);
+        match inner.devices.insert(deviceid.to_owned(), peer.clone()) {
+            None => Bind::New,
+            Some(old) if old.id == peer.id => Bind::Already,
+            Some(old) => {
+                old.kill();
+                Bind::Replaced
+            }
+        }
+    }
+
+    /// Releases `deviceid` if `peer_id` still holds it; true when it did.
+    pub fn unbind_device(&self, deviceid: &str, peer_id: u64) -> bool {
+        let mut inner = lock(&self.inner);
+        if inner.devices.get(deviceid).is_some_and(|p| p.id == peer_id) {
+            inner.devices.remove(deviceid);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether the device has a socket now.
+    pub fn is_connected(&self, deviceid: &str) -> bool {
+        lock(&self.inner).devices.contains_key(deviceid)
+    }
+
+    /// Queues `frame` on the device's socket; false when it has none.
+    pub fn send_to_device(&self, deviceid: &str, frame: &Utf8Bytes) -> bool {
+        let inner = lock(&self.inner);
+        inner
+            .devices
+            .get(deviceid)
+            .is_some_and(|p| p.send_text(frame))
+    }
+
+    /// Subscribes `peer` to one device.
+    pub fn watch(&self, deviceid: &str, peer: &Peer) {
+        let mut inner = lock(&self.inner);
+        let list = inner.watchers.entry(deviceid.to_owned()).or_default();
+        if !list.iter().any(|p| p.id == peer.id) {
+            list.push(peer.clone());
+        }
+    }
+
+    /// Subscribes `peer` to every device of the user `owner`, current and future.
+    pub fn watch_user(&self, owner: &str, peer: &Peer) {
+        let mut inner = lock(&self.inner);
+        let list = inner.users.entry(owner.to_owned()).or_default();
+        if !list.iter().any(|p| p.id == peer.id) {
+            list.push(peer.clone());
+        }
+    }
+
+    /// Removes a closed connection's subscriptions.
+    pub fn leave<'a>(
+        &self,
+        peer_id: u64,
+        devices: impl IntoIterator<Item = &'a String>,
+        users: impl IntoIterator<Item = &'a String>,
+    ) {
+        let mut inner = lock(&self.inner);
+        for d in devices {
+            remove_peer(&mut inner.watchers, d, peer_id);
+        }
+        for u in users {
+            remove_peer(&mut inner.users, u, peer_id);
+        }
+    }
+
+    /// A device was deleted: its watchers are dropped and its socket is closed, so that
+    /// nothing leaks to the next owner of that deviceid.
+    pub fn forget_device(&self, deviceid: &str) {
+        let mut inner = lock(&self.inner);
+        inner.watchers.remove(deviceid);
+        if let Some(p) = inner.devices.remove(deviceid) {
+            p.kill();
+        }
+    }
+
+    /// A user was deleted: their subscribe-all sockets stop receiving.
+    pub fn forget_user(&self, owner: &str) {
+        lock(&self.inner).users.remove(owner);
+    }
+
+    /// Queues `frame` for every app watching `deviceid` or all devices of `owner`, once
+    /// each, except the connection `except` (the sender of the change).
+    pub fn push(&self, deviceid: &str, owner: &str, frame: &Utf8Bytes, except: Option<u64>) {
+        let inner = lock(&self.inner);
+        let mut sent: Vec<u64> = Vec::new();
+        let all = inner.watchers.get(deviceid).into_iter().flatten();
+        for p in all.chain(inner.users.get(owner).into_iter().flatten()) {
+            if Some(p.id) == except || sent.contains(&p.id) {
+                continue;
+            }
+            sent.push(p.id);
+            p.send_text(frame);
+        }
+    }
+
+    /// Registers an app waiting for `deviceid` to answer the command `sequence`.
+    pub fn expect_answer(&self, deviceid: &str, sequence: &str) -> oneshot::Receiver<Value> {
+        let (tx, rx) = oneshot::channel();
+        // A second command with the same sequence replaces the first, which then times out.
+        lock(&self.pending).insert((deviceid.to_owned(), sequence.to_owned()), tx);
+        rx
+    }
+
+    /// Drops a waiting command (sent nowhere, or timed out).
+    pub fn cancel_answer(&self, deviceid: &str, sequence: &str) {
+        lock(&self.pending).remove(&(deviceid.to_owned(), sequence.to_owned()));
+    }
+
+    /// Hands a device's answer to the app waiting for it; false when nobody waits.
+    pub fn answer(&self, deviceid: &str, sequence: &str, answer: Value) -> bool {
+        let waiter = lock(&self.pending).remove(&(deviceid.to_owned(), sequence.to_owned()));
+        waiter.is_some_and(|w| w.send(answer).is_ok())
+    }
+
+    /// A receiver that sees `true` when the server shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every connection to close.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
