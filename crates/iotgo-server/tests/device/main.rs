@@ -2,3 +2,9 @@
 
 #[path = "../api/helpers.rs"]
 mod helpers;
+
+mod crash;
+mod http;
+mod robust;
+mod support;
+mod ws;

@@ -1,0 +1,175 @@
+//! Device API test helpers: HTTP requests, WebSocket clients, licenses.
+
+use crate::helpers::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for a message that must come.
+pub const WAIT: Duration = Duration::from_secs(3);
+
+/// A user with a token and apikey.
+pub struct Owner {
+    pub token: String,
+    pub apikey: String,
+}
+
+/// Registers a fresh user.
+pub async fn owner(app: &TestApp, email: &str) -> Owner {
+    let (token, user) = app.register(email).await;
+    Owner {
+        token,
+        apikey: user["apikey"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Creates a DIY device of `kind` for `owner`; returns its deviceid.
+pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
+    let d = app.create_device(&owner.token, "dev", kind).await;
+    d["deviceid"].as_str().unwrap().to_owned()
+}
+
+/// Makes a license of `kind`; returns (deviceid, factory apikey).
+pub async fn license(app: &TestApp, kind: &str) -> (String, String) {
+    let admin = app.admin_token().await;
+    let (_, body) = app
+        .post(
+            "/api/admin/factorydevices/create",
+            &json!({"name": "batch", "type": kind, "qty": 1}),
+            Some(&admin),
+        )
+        .await;
+    let l = &body[0];
+    (
+        l["deviceid"].as_str().unwrap().to_owned(),
+        l["apikey"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Claims a license for `owner`.
+pub async fn claim(app: &TestApp, owner: &Owner, deviceid: &str, factory_key: &str) {
+    let (_, body) = app
+        .post(
+            "/api/user/device/add",
+            &json!({"name": "indie", "deviceid": deviceid, "apikey": factory_key}),
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(body["deviceid"], deviceid, "{body}");
+}
+
+/// `POST /api/http` with a JSON body; the answer's status and exact text.
+pub async fn http_raw(app: &TestApp, body: &Value) -> (u16, String) {
+    let res = app
+        .client
+        .post(format!("{}/api/http", app.base))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// `POST /api/http`; the answer as JSON (status 200 asserted).
+pub async fn http(app: &TestApp, body: Value) -> Value {
+    let (status, text) = http_raw(app, &body).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The device as the Web API shows it.
+pub async fn web_device(app: &TestApp, owner: &Owner, deviceid: &str) -> Value {
+    let (_, body) = app
+        .get(&format!("/api/user/device/{deviceid}"), Some(&owner.token))
+        .await;
+    body
+}
+
+/// Polls the Web API until `check` holds for the device (presence is persisted just
+/// after the answer or push that announces it).
+pub async fn web_device_until(
+    app: &TestApp,
+    owner: &Owner,
+    deviceid: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let d = web_device(app, owner, deviceid).await;
+        if check(&d) {
+            return d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never true: {d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A WebSocket client.
+pub struct Ws(pub WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    /// Connects to `/api/ws`.
+    pub async fn connect(app: &TestApp) -> Ws {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", app.addr))
+            .await
+            .unwrap();
+        Ws(ws)
+    }
+
+    /// Sends a JSON text frame.
+    pub async fn send(&mut self, v: Value) {
+        self.0.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, t: &str) {
+        self.0.send(Message::text(t.to_owned())).await.unwrap();
+    }
+
+    /// The next JSON text frame, or `None` when the socket closed.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(wait, self.0.next()).await.ok()?;
+            match msg {
+                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next JSON frame, which must come.
+    pub async fn recv(&mut self) -> Value {
+        self.next(WAIT).await.expect("a message")
+    }
+
+    /// Sends a request and returns the next frame (its answer).
+    pub async fn call(&mut self, v: Value) -> Value {
+        self.send(v).await;
+        self.recv().await
+    }
+
+    /// Asserts that nothing comes for a short while.
+    pub async fn silent(&mut self) {
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(150), self.0.next()).await
+        {
+            panic!("unexpected message {t}");
+        }
+    }
+
+    /// Whether the server closes the socket within `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+}
