@@ -20,7 +20,10 @@ async fn update_query_and_date_answer_compact_json() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(text, format!(r#"{{"error":0,"deviceid":"{id}","apikey":"{key}"}}"#));
+    assert_eq!(
+        text,
+        format!(r#"{{"error":0,"deviceid":"{id}","apikey":"{key}"}}"#)
+    );
 
     let (_, text) = http_raw(
         &app,
@@ -35,10 +38,18 @@ async fn update_query_and_date_answer_compact_json() {
         )
     );
 
-    let a = http(&app, json!({"action": "query", "deviceid": id, "apikey": key, "params": []})).await;
+    let a = http(
+        &app,
+        json!({"action": "query", "deviceid": id, "apikey": key, "params": []}),
+    )
+    .await;
     assert_eq!(a["params"], json!({"switch": "on"}));
 
-    let a = http(&app, json!({"action": "date", "deviceid": id, "apikey": key})).await;
+    let a = http(
+        &app,
+        json!({"action": "date", "deviceid": id, "apikey": key}),
+    )
+    .await;
     assert_eq!(a["error"], 0);
     assert!(a["date"].as_str().unwrap().ends_with('Z'), "{a}");
 }
@@ -50,8 +61,14 @@ async fn updates_merge_into_the_stored_params() {
     let id = device(&app, &me, "00").await;
     let k = &me.apikey;
     let up = |p| json!({"action": "update", "deviceid": id, "apikey": k, "params": p});
-    assert_eq!(http(&app, up(json!({"a": 1, "b": {"x": 1}}))).await["error"], 0);
-    assert_eq!(http(&app, up(json!({"b": 2, "c": [true]}))).await["error"], 0);
+    assert_eq!(
+        http(&app, up(json!({"a": 1, "b": {"x": 1}}))).await["error"],
+        0
+    );
+    assert_eq!(
+        http(&app, up(json!({"b": 2, "c": [true]}))).await["error"],
+        0
+    );
     let d = web_device(&app, &me, &id).await;
     assert_eq!(d["params"], json!({"a": 1, "b": 2, "c": [true]}));
     assert!(d["lastModified"].is_string(), "{d}");
@@ -74,7 +91,10 @@ async fn bad_requests_get_400_and_foreign_devices_403() {
         format!(r#"{{"error":400,"reason":"Bad Request","deviceid":"{id}","apikey":"{key}"}}"#)
     };
     let cases = [
-        (json!({"action": "fly", "deviceid": sw, "apikey": k}), bad(&sw, &k)),
+        (
+            json!({"action": "fly", "deviceid": sw, "apikey": k}),
+            bad(&sw, &k),
+        ),
         (
             json!({"action": "update", "deviceid": sw, "apikey": k, "params": {"switch": "up"}}),
             bad(&sw, &k),
@@ -122,7 +142,8 @@ async fn bad_requests_get_400_and_foreign_devices_403() {
         assert_eq!((status, text), (200, want), "{req}");
     }
     // Timers replace the switch state in a switch's update.
-    let timers = json!([{"enabled": true, "type": "repeat", "at": "0 8 * * *", "do": {"switch": "on"}}]);
+    let timers =
+        json!([{"enabled": true, "type": "repeat", "at": "0 8 * * *", "do": {"switch": "on"}}]);
     let a = http(
         &app,
         json!({"action": "update", "deviceid": sw, "apikey": k, "params": {"timers": timers}}),
@@ -145,18 +166,30 @@ async fn transport_rules_content_type_body_and_methods() {
             .body(b)
             .send()
     };
-    let res = post("application/json; charset=utf-8", body.to_string()).await.unwrap();
+    let res = post("application/json; charset=utf-8", body.to_string())
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let res = post("text/plain", body.to_string()).await.unwrap();
     assert_eq!(res.status(), 400);
     let res = post("application/json", "{not json".into()).await.unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(res.text().await.unwrap(), r#"{"error":400,"reason":"Bad Request"}"#);
-    let res = post("application/json", format!(r#"{{"x":"{}"}}"#, "a".repeat(70_000)))
-        .await
-        .unwrap();
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"error":400,"reason":"Bad Request"}"#
+    );
+    let res = post(
+        "application/json",
+        format!(r#"{{"x":"{}"}}"#, "a".repeat(70_000)),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 413);
-    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
         let res = app.client.request(method, &url).send().await.unwrap();
         assert_eq!(res.status(), 405);
     }
@@ -187,8 +220,15 @@ async fn read_response(sock: &mut TcpStream) -> (String, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 512];
     loop {
-        let n = tokio::time::timeout(WAIT, sock.read(&mut chunk)).await.unwrap().unwrap();
-        assert!(n > 0, "connection closed early: {}", String::from_utf8_lossy(&buf));
+        let n = tokio::time::timeout(WAIT, sock.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).to_string();
         if let Some(end) = text.find("\r\n\r\n") {
@@ -197,7 +237,8 @@ async fn read_response(sock: &mut TcpStream) -> (String, String) {
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
                 })
                 .expect("content-length");
             if buf.len() >= end + 4 + len {
@@ -225,23 +266,37 @@ async fn arduino_library_bytes_two_requests_on_one_connection_and_http_1_0() {
     let update = format!(
         r#"{{"apikey":"{k}","deviceid":"{id}","action":"update","params":{{"switch":"on"}}}}"#
     );
-    let query = format!(r#"{{"apikey":"{k}","deviceid":"{id}","action":"query","params":["switch"]}}"#);
+    let query =
+        format!(r#"{{"apikey":"{k}","deviceid":"{id}","action":"query","params":["switch"]}}"#);
 
     let mut sock = TcpStream::connect(app.addr).await.unwrap();
-    sock.write_all(arduino_request("HTTP/1.1", &update).as_bytes()).await.unwrap();
+    sock.write_all(arduino_request("HTTP/1.1", &update).as_bytes())
+        .await
+        .unwrap();
     let (head, body) = read_response(&mut sock).await;
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    assert_eq!(body, format!(r#"{{"error":0,"deviceid":"{id}","apikey":"{k}"}}"#));
-    sock.write_all(arduino_request("HTTP/1.1", &query).as_bytes()).await.unwrap();
+    assert_eq!(
+        body,
+        format!(r#"{{"error":0,"deviceid":"{id}","apikey":"{k}"}}"#)
+    );
+    sock.write_all(arduino_request("HTTP/1.1", &query).as_bytes())
+        .await
+        .unwrap();
     let (head, body) = read_response(&mut sock).await;
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    let want = format!(r#"{{"error":0,"params":{{"switch":"on"}},"deviceid":"{id}","apikey":"{k}"}}"#);
+    let want =
+        format!(r#"{{"error":0,"params":{{"switch":"on"}},"deviceid":"{id}","apikey":"{k}"}}"#);
     assert_eq!(body, want);
-    assert!(head.len() + 4 + body.len() < 512, "answer must fit the library's buffer");
+    assert!(
+        head.len() + 4 + body.len() < 512,
+        "answer must fit the library's buffer"
+    );
     assert!(body.contains(r#""error":0"#) && body.contains(r#""switch":"on""#));
 
     let mut sock = TcpStream::connect(app.addr).await.unwrap();
-    sock.write_all(arduino_request("HTTP/1.0", &query).as_bytes()).await.unwrap();
+    sock.write_all(arduino_request("HTTP/1.0", &query).as_bytes())
+        .await
+        .unwrap();
     let (head, body) = read_response(&mut sock).await;
     assert!(head.starts_with("HTTP/1.0 200 OK"), "{head}");
     assert_eq!(body, want);
@@ -254,7 +309,10 @@ async fn register_gives_indie_devices_their_owner() {
     let (id, fkey) = license(&app, "01").await;
     let reg = json!({"action": "register", "deviceid": id, "apikey": fkey});
     let a = http(&app, reg.clone()).await;
-    assert_eq!(a, json!({"error": 404, "reason": "Not Found", "deviceid": id, "apikey": fkey}));
+    assert_eq!(
+        a,
+        json!({"error": 404, "reason": "Not Found", "deviceid": id, "apikey": fkey})
+    );
     let wrong = json!({"action": "register", "deviceid": id, "apikey": me.apikey});
     assert_eq!(http(&app, wrong).await["error"], 403);
     claim(&app, &me, &id, &fkey).await;
@@ -268,7 +326,10 @@ async fn http_only_devices_are_online_while_they_poll() {
     let me = owner(&app, "a@example.com").await;
     let id = device(&app, &me, "01").await;
     let d = web_device(&app, &me, &id).await;
-    assert_eq!((d["online"].clone(), d["lastSeenAt"].clone()), (json!(false), json!(null)));
+    assert_eq!(
+        (d["online"].clone(), d["lastSeenAt"].clone()),
+        (json!(false), json!(null))
+    );
     let q = json!({"action": "query", "deviceid": id, "apikey": me.apikey, "params": []});
     assert_eq!(http(&app, q).await["error"], 0);
     let d = web_device_until(&app, &me, &id, |d| d["lastSeenAt"].is_string()).await;
