@@ -53,7 +53,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   let close = async (): Promise<void> => {};
   if (!index.includes('<div id="app">')) {
     const vite = await preview({
-      // Silent: until the server has /api/ws, every WebSocket attempt would log a proxy error.
+      // Silent: the proxy logs an error for every WebSocket that a test or the server cuts.
       logLevel: 'silent',
       preview: { host: '127.0.0.1', port: 0, proxy: { '/api': { target: server.url, ws: true } } },
     });

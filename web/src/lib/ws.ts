@@ -3,9 +3,9 @@
  * requests to devices (update, query) matched to their answers by `sequence`.
  *
  * Protocol kept here (IoTgo Device API): the app subscribes once with
- * `{"action":"subscribe","apikey":<user apikey>,"jwt":<token>,"userAgent":"app"}`; pushes carry an
- * `action` (`update` with params, `sysmsg` with `{online}`), answers carry none and repeat the
- * request's `sequence`. On a lost connection it reconnects with exponential backoff and
+ * `{"action":"subscribe","apikey":<user apikey>,"jwt":<token>,"userAgent":"app"}` and is live
+ * once that is answered with error 0. Pushes carry an `action` (`update` with params, `sysmsg`
+ * with `{online}`); answers carry none and repeat the request's `sequence`. On a lost connection it reconnects with exponential backoff and
  * subscribes again; pending requests fail at once rather than hang.
  */
 import type { Params } from './models';
@@ -109,6 +109,10 @@ export class LiveSocket {
 
   /** Sends `msg` with a fresh sequence; resolves with a successful answer, else a DeviceError. */
   request(msg: { action: string; deviceid: string; apikey: string; params: Params | string[] }): Promise<Answer> {
+    return this.send(msg);
+  }
+
+  private send(msg: Record<string, unknown>): Promise<Answer> {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new DeviceError(0));
     const sequence = `${Date.now()}${++this.counter}`;
@@ -126,12 +130,17 @@ export class LiveSocket {
     this.opts.onStatus(this.failures > 0 ? 'reconnecting' : 'connecting');
     const ws = new WebSocket(this.opts.url);
     this.ws = ws;
+    // Live only once the subscription is accepted; a refused one counts as a failed attempt.
     ws.onopen = () => {
-      ws.send(JSON.stringify({ ...this.opts.subscribe(), action: 'subscribe', userAgent: 'app' }));
-      this.failures = 0;
-      this.opts.onStatus('open');
-      if (this.wasOpen) this.opts.onReconnected();
-      this.wasOpen = true;
+      this.send({ ...this.opts.subscribe(), action: 'subscribe' }).then(
+        () => {
+          this.failures = 0;
+          this.opts.onStatus('open');
+          if (this.wasOpen) this.opts.onReconnected();
+          this.wasOpen = true;
+        },
+        () => ws.close(),
+      );
     };
     ws.onmessage = (e: MessageEvent) => {
       if (typeof e.data === 'string') this.receive(e.data);
