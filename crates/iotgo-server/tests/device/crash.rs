@@ -1,1 +1,114 @@
-//! crash tests.
+//! Durability: every acked update survives a SIGKILL of the real binary.
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
+use crate::support::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `iotgo serve` on the test's data directory and database; returns it and its URL.
+async fn start_binary(data_dir: &std::path::Path, database_url: Option<&str>) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotgo"));
+    cmd.arg("serve")
+        .env("IOTGO_LISTEN", "127.0.0.1:0")
+        .env("IOTGO_DATA_DIR", data_dir)
+        .env("IOTGO_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("IOTGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(url) = database_url {
+        cmd.env("IOTGO_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().expect("start iotgo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let find = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                return Some(addr);
+            }
+        }
+        None
+    };
+    let addr = tokio::time::timeout(Duration::from_secs(20), find)
+        .await
+        .expect("the server starts")
+        .expect("the server logs its address");
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test]
+async fn acked_updates_survive_sigkill() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(device(&app, &me, "00").await);
+    }
+    let config = app.state.config.clone();
+    let db = config.database_url.as_ref().map(|s| s.expose().to_owned());
+    let (mut server, base) = start_binary(&config.data_dir, db.as_deref()).await;
+
+    let mut senders = Vec::new();
+    let mut acked = Vec::new();
+    for id in &ids {
+        let last = Arc::new(AtomicI64::new(0));
+        acked.push(last.clone());
+        let (url, id, key) = (format!("{base}/api/http"), id.clone(), me.apikey.clone());
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 1.. {
+                let body = json!({"action": "update", "deviceid": id, "apikey": key,
+                    "params": {"n": n}});
+                let Ok(res) = client.post(&url).json(&body).send().await else {
+                    break;
+                };
+                let Ok(answer) = res.json::<Value>().await else {
+                    break;
+                };
+                if answer["error"] == 0 {
+                    last.store(n, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.start_kill().expect("SIGKILL");
+    server.wait().await.expect("killed");
+    for s in senders {
+        s.await.expect("sender");
+    }
+
+    let (_server, base) = start_binary(&config.data_dir, db.as_deref()).await;
+    let client = reqwest::Client::new();
+    for (id, last) in ids.iter().zip(&acked) {
+        let acked = last.load(Ordering::SeqCst);
+        assert!(acked > 0, "device {id} got no ack before the kill");
+        let q = json!({"action": "query", "deviceid": id, "apikey": me.apikey, "params": ["n"]});
+        let answer: Value = client
+            .post(format!("{base}/api/http"))
+            .json(&q)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let stored = answer["params"]["n"].as_i64().unwrap_or(0);
+        assert!(
+            stored >= acked,
+            "device {id}: acked {acked}, stored {stored}"
+        );
+    }
+}
