@@ -83,7 +83,13 @@ async fn acked_updates_survive_sigkill() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Every device is acked at least once, then the updates run a little longer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while acked.iter().any(|a| a.load(Ordering::SeqCst) == 0) {
+        assert!(tokio::time::Instant::now() < deadline, "no acks");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     server.start_kill().expect("SIGKILL");
     server.wait().await.expect("killed");
     for s in senders {
