@@ -1,6 +1,7 @@
 //! The admin API: login, roles, users, devices, licenses and their CSV.
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
+use iotgo_server::config::{AdminEntry, Secret};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -379,4 +380,63 @@ async fn licenses_are_made_in_batches_listed_and_exported() {
         .get("/api/admin/factorydevices/csv", Some(&user_token))
         .await;
     assert_eq!(csv_as_user.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_from_the_config_file_log_in_with_their_hash() {
+    let hash = iotgo_server::auth::hash_password("file admin pw".into())
+        .await
+        .unwrap();
+    let app = spawn_app_with(|c| {
+        c.admins = vec![AdminEntry {
+            email: "Ops@Example.com".into(),
+            password_hash: Secret::new(hash),
+        }];
+    })
+    .await;
+    let login = |email: &str, password: &str| json!({"email": email, "password": password});
+    let (_, body) = app
+        .post(
+            "/api/admin/login",
+            &login("ops@example.com", "file admin pw"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["user"],
+        json!({"email": "ops@example.com", "isAdmin": true})
+    );
+    let (_, env_admin) = app
+        .post(
+            "/api/admin/login",
+            &login(ADMIN_EMAIL, ADMIN_PASSWORD),
+            None,
+        )
+        .await;
+    assert!(
+        env_admin["jwt"].is_string(),
+        "the environment's admin works alongside"
+    );
+}
+
+#[tokio::test]
+async fn the_configured_page_limit_is_the_default_page() {
+    let app = spawn_app_with(|c| c.page_limit = 2).await;
+    let admin = app.admin_token().await;
+    let (jwt, _) = app.register("user@example.com").await;
+    for i in 0..3 {
+        app.create_device(&jwt, &format!("d{i}"), "01").await;
+    }
+    assert_eq!(
+        app.get("/api/admin/devices", Some(&admin))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (_, three) = app.get("/api/admin/devices?limit=3", Some(&admin)).await;
+    assert_eq!(three.as_array().unwrap().len(), 3);
+    assert_eq!(total(&app, "/api/admin/devices", &admin).await, "3");
 }
