@@ -40,7 +40,7 @@ test('timers of a switch are edited, validated, saved in params and shown again'
 
   await repeat.getByLabel('Cron').fill('0 22 * * 1-5');
   await page.getByRole('button', { name: 'Save timers' }).click();
-  await expect(page.getByText('Timers saved on the device.')).toBeVisible();
+  await expect(page.getByText('Timers saved.')).toBeVisible();
   await shot(page, 'device-timers');
 
   const stored = await api<Stored>(request, 'GET', `/api/user/device/${plug.deviceid}`, me.jwt);

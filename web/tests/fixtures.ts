@@ -66,6 +66,8 @@ export async function adminLogIn(page: Page): Promise<void> {
 
 /** Saves a full-page screenshot of the main pages to test-output/. */
 export async function shot(page: Page, name: string): Promise<void> {
+  // From the top, so that the sticky header is drawn where it belongs.
+  await page.evaluate(() => scrollTo(0, 0));
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 

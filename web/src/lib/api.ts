@@ -25,7 +25,7 @@ export interface Answer<T> {
 export type Query = Record<string, string | number | undefined>;
 
 /** Builds `path?query`, leaving out empty values. */
-export function withQuery(path: string, query: Query = {}): string {
+function withQuery(path: string, query: Query = {}): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
     if (v !== undefined && v !== '') q.set(k, String(v));
@@ -34,12 +34,10 @@ export function withQuery(path: string, query: Query = {}): string {
   return s ? `${path}?${s}` : path;
 }
 
-export interface ClientOptions {
+interface ClientOptions {
   token: () => string | null;
   onUnauthorized: () => void;
 }
-
-export type Client = ReturnType<typeof createClient>;
 
 /** A client for one area (user or admin), each with its own token. */
 export function createClient({ token, onUnauthorized }: ClientOptions) {

@@ -36,7 +36,7 @@ export class DeviceError extends Error {
 }
 
 /** Friendly text for the Device API's error codes. */
-export function explain(code: number, reason?: string): string {
+function explain(code: number, reason?: string): string {
   switch (code) {
     case 0:
       return 'Live connection is down; reconnecting. Try again in a moment.';
