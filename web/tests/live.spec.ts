@@ -85,6 +85,9 @@ test('a device update shows without reload, and the switch toggle reaches the de
   await page.getByRole('button', { name: 'Turn on' }).click();
   await expect(page.getByTestId('power-state')).toHaveText('On');
   await expect(page.getByTestId('control-error')).toHaveCount(0);
+  await page.getByRole('link', { name: '← All devices' }).click();
+  await expect(page.getByTestId('device-card')).toContainText('Offline');
+  await expect(page.getByTestId('summary')).toHaveText('On');
 });
 
 /** A license made by the admin and claimed by `jwt`'s user, as a factory switch. */
@@ -117,6 +120,8 @@ test('commands to an indie device wait for its answer; silence and absence are e
   const plug = await claimedSwitch(request, me.jwt);
   await logIn(page, me.email, me.password);
   await page.goto(`/devices/${plug.deviceid}`);
+  await page.getByText('Connect your device').click();
+  await expect(page.getByTestId('indie-note')).toBeVisible();
 
   const device = await (await browser.newContext()).newPage();
   await connectDevice(device, plug.deviceid, plug.apikey);

@@ -71,6 +71,7 @@ test('a device page shows type-specific state and the connect panel', async ({ p
   await page.getByText('Connect your device').click();
   await expect(page.getByTestId('connect-deviceid')).toHaveText(sensor.deviceid);
   await expect(page.getByTestId('connect-apikey')).toHaveText(me.apikey);
+  await expect(page.getByTestId('indie-note')).toHaveCount(0);
   const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${me.apikey}","params":{"temperature":21.5,"humidity":48}}`;
   await expect(page.getByTestId('curl-example')).toContainText(`/api/http \\\n  -H 'Content-Type: application/json' \\\n  -d '${body}'`);
   await expect(page.getByTestId('ws-example')).toContainText(`/api/ws');\nws.onopen = () => ws.send('${body}');`);
