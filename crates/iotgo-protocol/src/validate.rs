@@ -1,10 +1,12 @@
-//! Params validation: the original's per-type rules and size limits.
+//! Params validation: per-type rules from the registry ([`crate::types`]) and size limits.
 //!
 //! Switches (`01`) need `switch` "on"/"off", lights (`02`) `light` "on"/"off" — or, for
 //! both, a valid `timers` list instead; temperature and humidity sensors (`03`) need
-//! numeric `temperature` and `humidity`. Every other type takes any object.
+//! numeric `temperature` and `humidity`, GPS trackers (`04`) `lat` and `lng`. Optional
+//! params (brightness, color, power, …) are checked when present. Every other type takes
+//! any object.
 
-use crate::DeviceType;
+use crate::{DeviceType, types};
 use serde_json::{Map, Value};
 
 /// Bounds on the size of params, so that no request can make the server work too hard.
@@ -49,23 +51,27 @@ fn fits(v: &Value, depth: usize, limits: &Limits, keys: &mut usize) -> bool {
     true
 }
 
-/// Whether `params` of an update suit a device of type `ty`.
+/// Whether `params` of an update suit a device of type `ty`, by the type's registry entry.
+///
+/// A type that takes timers checks a truthy `timers` instead of its required params (the
+/// original tests `if (params.timers)`: absent, null, false, 0 and "" fall through).
+/// Optional params are checked whenever present; unlisted params are free JSON.
 pub fn params(ty: DeviceType, params: &Map<String, Value>) -> bool {
-    match ty.as_str() {
-        "01" => on_off(params, "switch"),
-        "02" => on_off(params, "light"),
-        "03" => number(params.get("temperature")) && number(params.get("humidity")),
-        _ => true,
-    }
-}
-
-/// `key` is "on" or "off" — unless the request carries `timers`, then those are checked.
-fn on_off(params: &Map<String, Value>, key: &str) -> bool {
-    match params.get("timers") {
-        // The original tests `if (params.timers)`: absent, null, false, 0 and "" fall through.
-        Some(t) if !falsy(t) => timers(t),
-        _ => matches!(params.get(key), Some(Value::String(s)) if s == "on" || s == "off"),
-    }
+    let info = types::lookup(ty);
+    let timers_given = match params.get("timers") {
+        Some(t) if info.timers && !falsy(t) => {
+            if !timers(t) {
+                return false;
+            }
+            true
+        }
+        _ => false,
+    };
+    info.params.iter().all(|p| match params.get(p.name) {
+        None => !p.required || timers_given,
+        Some(_) if p.required && timers_given => true,
+        Some(v) => p.kind.accepts(v),
+    })
 }
 
 fn falsy(v: &Value) -> bool {
@@ -73,15 +79,6 @@ fn falsy(v: &Value) -> bool {
         Value::Null | Value::Bool(false) => true,
         Value::Number(n) => n.as_f64() == Some(0.0),
         Value::String(s) => s.is_empty(),
-        _ => false,
-    }
-}
-
-/// A number, or text that reads as one (the original used `!isNaN(Number(x))`).
-fn number(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Number(_)) => true,
-        Some(Value::String(s)) => s.trim().is_empty() || s.trim().parse::<f64>().is_ok(),
         _ => false,
     }
 }
@@ -144,6 +141,43 @@ mod tests {
         let bad = json!({"timers": [{"enabled": "yes", "type": "once", "at": "x", "do": {}}]});
         assert!(!params(t("01"), &p(bad)));
         assert!(!params(t("01"), &p(json!({"timers": "soon"}))));
+    }
+
+    #[test]
+    fn optional_params_are_checked_when_present() {
+        assert!(params(
+            t("02"),
+            &p(json!({"light": "on", "brightness": "100", "color": "#A0b1C2"}))
+        ));
+        assert!(!params(
+            t("02"),
+            &p(json!({"light": "on", "brightness": 101}))
+        ));
+        assert!(!params(
+            t("02"),
+            &p(json!({"light": "on", "brightness": true}))
+        ));
+        assert!(!params(t("02"), &p(json!({"light": "on", "color": "red"}))));
+        assert!(!params(t("02"), &p(json!({"brightness": 50}))));
+        assert!(params(
+            t("01"),
+            &p(json!({"switch": "off", "power": "12.5", "energy": 3}))
+        ));
+        assert!(!params(
+            t("01"),
+            &p(json!({"switch": "off", "voltage": -1}))
+        ));
+        assert!(!params(t("01"), &p(json!({"switch": "on", "current": ""}))));
+        assert!(params(
+            t("04"),
+            &p(json!({"lat": -90, "lng": "180", "alt": 12}))
+        ));
+        assert!(!params(t("04"), &p(json!({"lat": 91, "lng": 0}))));
+        assert!(!params(t("04"), &p(json!({"lat": 10}))));
+        assert!(!params(
+            t("04"),
+            &p(json!({"lat": 1, "lng": 2, "speed": -3}))
+        ));
     }
 
     #[test]
