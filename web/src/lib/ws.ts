@@ -94,11 +94,13 @@ export class LiveSocket {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    addEventListener('online', this.wake);
     this.connect();
   }
 
   stop(): void {
     this.stopped = true;
+    removeEventListener('online', this.wake);
     clearTimeout(this.retry);
     const ws = this.ws;
     this.ws = null;
@@ -125,6 +127,13 @@ export class LiveSocket {
       ws.send(JSON.stringify({ ...msg, userAgent: 'app', sequence }));
     });
   }
+
+  /** The network is back: retry now rather than at the end of the backoff. */
+  private readonly wake = (): void => {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.retry);
+    this.connect();
+  };
 
   private connect(): void {
     this.opts.onStatus(this.failures > 0 ? 'reconnecting' : 'connecting');
