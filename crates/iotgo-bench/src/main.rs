@@ -1,0 +1,152 @@
+//! `iotgo-bench`: the load generator of IoTgo's realtime path.
+//!
+//! Each scenario (`ws-fanout`, `http-update`, `idle`) runs for a bounded time against
+//! three targets in the same run — Mosquitto (MQTT, same shape), the in-memory reference
+//! server (the socket layer's ceiling) and the real `iotgo` binary — and reports figures
+//! with ratios between them. See `bench/README.md`.
+
+mod fanout;
+mod http_update;
+mod idle;
+mod mqtt;
+mod proc;
+mod refserver;
+mod report;
+mod scenario;
+mod setup;
+mod stats;
+mod target;
+mod ws;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "iotgo-bench",
+    about = "Load generator for IoTgo's realtime path"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Flags every scenario takes.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// The iotgo binary to start.
+    #[arg(long, default_value = "target/release/iotgo")]
+    iotgo: PathBuf,
+    /// Target a running iotgo at http://IP:PORT instead of starting one.
+    #[arg(long)]
+    url: Option<String>,
+    /// Pin the servers started here with `taskset -c LIST` (pin this process yourself).
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// IOTGO_DATABASE_URL for the iotgo server (e.g. a fresh PostgreSQL database).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Extra KEY=VALUE environment for the iotgo server (repeatable).
+    #[arg(long = "server-env")]
+    server_env: Vec<String>,
+    /// Comma-separated targets: mosquitto, ref, iotgo.
+    #[arg(long, default_value = "mosquitto,ref,iotgo", value_delimiter = ',')]
+    targets: Vec<String>,
+    /// Seconds of load per target.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Directory for the Markdown report.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Do not write a report file (print only).
+    #[arg(long)]
+    no_report: bool,
+    /// Suffix of the report file name (e.g. `pg`).
+    #[arg(long)]
+    label: Option<String>,
+    /// Outgoing messages queued per WebSocket in iotgo (`IOTGO_WS_QUEUE_LEN`) and the
+    /// reference server: one app watching a thousand devices flat out needs more than
+    /// iotgo's default of 64.
+    #[arg(long, default_value_t = 4096)]
+    ws_queue_len: usize,
+    /// Exit non-zero on any error or lost push (for CI smoke runs).
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Device sockets send updates; app sockets receive the pushes.
+    WsFanout {
+        #[command(flatten)]
+        common: Common,
+        /// Device connections.
+        #[arg(long, default_value_t = 1000)]
+        devices: usize,
+        /// App connections, each subscribed to all devices.
+        #[arg(long, default_value_t = 1)]
+        apps: usize,
+        /// Most unanswered updates per device.
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+        /// Updates per second per device (flat out when absent).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Skip the iotgo run paced at half its flat-out rate.
+        #[arg(long)]
+        no_half: bool,
+    },
+    /// Keep-alive `POST /api/http` updates.
+    HttpUpdate {
+        #[command(flatten)]
+        common: Common,
+        /// Connections (one device each).
+        #[arg(long, default_value_t = 64)]
+        conns: usize,
+    },
+    /// Idle connected devices; server memory per connection.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// Connections.
+        #[arg(long, default_value_t = 19_000)]
+        conns: usize,
+    },
+    /// The in-memory reference server (started by the scenarios).
+    #[command(hide = true)]
+    RefServer {
+        /// Outgoing messages queued per connection.
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let ok = match Cli::parse().command {
+        Cmd::RefServer { queue } => return refserver::serve(queue).await,
+        Cmd::WsFanout {
+            common,
+            devices,
+            apps,
+            inflight,
+            rate,
+            no_half,
+        } => {
+            let shape = fanout::Shape {
+                devices,
+                apps,
+                inflight,
+                rate,
+                duration: std::time::Duration::from_secs_f64(common.duration),
+            };
+            scenario::ws_fanout(&common, shape, !no_half).await?
+        }
+        Cmd::HttpUpdate { common, conns } => scenario::http_update(&common, conns).await?,
+        Cmd::Idle { common, conns } => scenario::idle(&common, conns).await?,
+    };
+    if !ok {
+        anyhow::bail!("errors or lost pushes (see the report)");
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Accounts and devices for a run, made through the Web API as any client would.
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// A user owning the run's devices.
+pub struct Fleet {
+    /// The owner's apikey (what devices and subscribing apps send).
+    pub apikey: String,
+    /// The deviceids, all of type `00` (custom: any params).
+    pub devices: Vec<String>,
+}
+
+/// Registers a fresh user on `addr` and creates `n` custom devices for it.
+pub async fn fleet(addr: SocketAddr, n: usize) -> anyhow::Result<Fleet> {
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let email = format!(
+        "bench-{}-{}@example.com",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let session: Value = http
+        .post(format!("{base}/api/user/register"))
+        .json(&json!({"email": email, "password": "bench-password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let jwt = session["jwt"]
+        .as_str()
+        .with_context(|| format!("register answered {session}"))?
+        .to_owned();
+    let apikey = session["user"]["apikey"]
+        .as_str()
+        .context("no apikey")?
+        .to_owned();
+    let created: Vec<anyhow::Result<String>> = stream::iter(0..n)
+        .map(|i| {
+            let (http, base, jwt) = (&http, &base, &jwt);
+            async move {
+                let d: Value = http
+                    .post(format!("{base}/api/user/device"))
+                    .bearer_auth(jwt)
+                    .json(&json!({"name": format!("bench {i}"), "group": "bench", "type": "00"}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                match d["deviceid"].as_str() {
+                    Some(id) => Ok(id.to_owned()),
+                    None => bail!("device create answered {d}"),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let devices = created.into_iter().collect::<anyhow::Result<_>>()?;
+    Ok(Fleet { apikey, devices })
+}
+
+/// A fleet for the reference server, which checks nothing: made-up ids.
+pub fn fake_fleet(n: usize) -> Fleet {
+    Fleet {
+        apikey: "00000000-0000-4000-8000-000000000000".into(),
+        devices: (0..n).map(|i| format!("00{i:08x}")).collect(),
+    }
+}
+
+/// The update every scenario sends: type `00` takes any params; `t` is the send time
+/// in nanoseconds since the run's clock started, read back from the push.
+pub fn update(deviceid: &str, apikey: &str, t: u64) -> String {
+    format!(
+        r#"{{"action":"update","deviceid":"{deviceid}","apikey":"{apikey}","params":{{"t":"{t}"}},"userAgent":"device"}}"#
+    )
+}
+
+/// The `t` of a push made from [`update`].
+pub fn sent_at(push: &str) -> Option<u64> {
+    let i = push.find(r#""t":""#)? + 5;
+    let end = push[i..].find('"')? + i;
+    push[i..end].parse().ok()
+}
