@@ -4,7 +4,7 @@ use crate::auth::{Admins, GeneratedAdmin, Jwt};
 use crate::config::Config;
 use crate::device::DeviceApi;
 use crate::store::Store;
-use crate::{api, secrets, web};
+use crate::{api, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -80,6 +80,10 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
+        let retention = tokio::spawn(retention::run(
+            self.state.store.clone(),
+            self.state.config.history_retention_days,
+        ));
         let devices = self.state.devices.clone();
         // WebSockets outlive hyper's graceful shutdown: close them when it starts.
         let shutdown = async move {
@@ -89,6 +93,7 @@ impl App {
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        retention.abort();
         self.state.devices.shutdown().await;
         self.state.store.close().await;
         Ok(())

@@ -96,6 +96,12 @@ pub struct Config {
     pub max_params_keys: usize,
     /// How long device writes are collected before they are committed in one transaction.
     pub commit_window_ms: u64,
+    /// Most points one history answer holds (`IOTGO_HISTORY_MAX_POINTS`); `bucket=auto`
+    /// picks buckets wide enough to stay under it.
+    pub history_max_points: u32,
+    /// History older than this many days is deleted by a background task
+    /// (`IOTGO_HISTORY_RETENTION_DAYS`); 0 keeps it forever.
+    pub history_retention_days: u32,
 }
 
 impl Default for Config {
@@ -123,6 +129,8 @@ impl Default for Config {
             max_params_depth: 8,
             max_params_keys: 256,
             commit_window_ms: 2,
+            history_max_points: 1000,
+            history_retention_days: 365,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod hub;
+pub mod retention;
 pub mod secrets;
 pub mod store;
 pub mod web;

@@ -1,9 +1,11 @@
-//! The Web API: one router per area, merged here, plus health and public settings.
+//! The Web API: one router per area, merged here, plus health, public settings and the
+//! device type registry.
 
 mod admin;
 mod device_http;
 mod devices;
 mod extract;
+mod history;
 mod query;
 mod user;
 mod validate;
@@ -15,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use iotgo_protocol::types::{TYPES, TypeInfo};
 use serde_json::{Value, json};
 
 /// Every `/api` route and `/healthz`.
@@ -22,10 +25,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(user::routes())
         .merge(devices::routes())
+        .merge(history::routes())
         .merge(admin::routes())
         .merge(device_http::routes())
         .merge(ws::routes())
         .route("/api/config", get(public_config))
+        .route("/api/types", get(device_types))
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/healthz", get(health))
@@ -54,4 +59,9 @@ async fn public_config(State(state): State<AppState>) -> Json<Value> {
         "recaptchaSiteKey": state.config.recaptcha_site_key,
         "captchaRequired": state.config.recaptcha_secret.is_some(),
     }))
+}
+
+/// The device type registry (`iotgo_protocol::types`), for the web app's controls and charts.
+async fn device_types() -> Json<&'static [TypeInfo]> {
+    Json(TYPES)
 }

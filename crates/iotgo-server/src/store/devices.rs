@@ -225,16 +225,24 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    /// Deletes a device of `owner`; returns it as it was.
+    /// Deletes a device of `owner` and its history; returns the device as it was.
     pub async fn delete_device(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
         let sql = format!(
             "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING {COLUMNS}, params"
         );
+        let mut tx = self.write.begin().await?;
         let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(owner)
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *tx)
             .await?;
+        if row.is_some() {
+            sqlx::query("DELETE FROM device_history WHERE deviceid = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(row.map(Into::into))
     }
 

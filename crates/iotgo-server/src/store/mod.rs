@@ -10,6 +10,7 @@
 
 mod devices;
 mod filter;
+mod history;
 mod licenses;
 mod models;
 mod state;
@@ -17,6 +18,7 @@ mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
+pub use history::{Bucket, HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::StateWrite;
 

@@ -3,14 +3,16 @@
 //! The device writer (`crate::device::writer`) collects the writes of many devices and
 //! hands them here as one batch: one transaction, one commit, one fsync for all of them.
 
+use super::history::{self, history_rows};
 use super::{Millis, Store, StoreResult};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One change to a device's row.
 #[derive(Debug, Clone)]
 pub enum StateWrite {
-    /// Merge `params` into the stored state (keys replaced, others kept), set `last_modified`.
+    /// Merge `params` into the stored state (keys replaced, others kept), set `last_modified`,
+    /// and append the params its type keeps in history.
     Merge {
         /// The device.
         deviceid: String,
@@ -50,6 +52,9 @@ impl Store {
     pub async fn apply_state(&self, writes: &[StateWrite]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         let mut merged: HashMap<&str, (Map<String, Value>, Millis)> = HashMap::new();
+        // History rows join the same transaction; none for devices that are gone.
+        let mut history = Vec::new();
+        let mut missing: HashSet<&str> = HashSet::new();
         for w in writes {
             let (sql, id, at) = match w {
                 StateWrite::Merge {
@@ -63,6 +68,9 @@ impl Store {
                                 .bind(deviceid.as_str())
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        if text.is_none() {
+                            missing.insert(deviceid);
+                        }
                         let state = match text.as_deref().map(serde_json::from_str) {
                             Some(Ok(Value::Object(m))) => m,
                             _ => Map::new(),
@@ -72,6 +80,9 @@ impl Store {
                     if let Some((state, last)) = merged.get_mut(deviceid.as_str()) {
                         state.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
                         *last = *at;
+                    }
+                    if !missing.contains(deviceid.as_str()) {
+                        history.extend(history_rows(deviceid, params, *at));
                     }
                     continue;
                 }
@@ -107,6 +118,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        history::insert(&mut tx, &history).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -111,7 +111,7 @@ impl Store {
         ))
     }
 
-    /// Deletes a user and every device they own, in one transaction.
+    /// Deletes a user, every device they own and its history, in one transaction.
     pub async fn delete_user(&self, apikey: &str) -> StoreResult<Option<User>> {
         let mut tx = self.write.begin().await?;
         let row: Option<UserRow> =
@@ -120,6 +120,13 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(row) = row else { return Ok(None) };
+        sqlx::query(
+            "DELETE FROM device_history WHERE deviceid IN \
+             (SELECT deviceid FROM devices WHERE apikey = $1)",
+        )
+        .bind(apikey)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM devices WHERE apikey = $1")
             .bind(apikey)
             .execute(&mut *tx)

@@ -1,0 +1,335 @@
+//! `/api/user/device/{deviceid}/history` (JSON) and `…/history.csv`: the values a device's
+//! updates recorded, raw or as min/avg/max per time bucket, at most `history_max_points`
+//! points per answer. Shapes and parameters: `docs/history.md`.
+//!
+//! Only the owner may read: another user's device reads as "does not exist", as everywhere
+//! in `/api/user/device…`.
+
+use super::extract::QueryMap;
+use super::query::parse_time;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::store::{Bucket, Millis};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use iotgo_protocol::DeviceType;
+use iotgo_protocol::types::lookup;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// The routes of this area.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/user/device/{deviceid}/history", get(as_json))
+        .route("/api/user/device/{deviceid}/history.csv", get(as_csv))
+}
+
+/// Most fields one request may ask for.
+const MAX_FIELDS: usize = 16;
+/// The range when `from` is not given: the day before `to`.
+const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
+
+fn bad(name: &str) -> ApiError {
+    ApiError::BadRequest(format!("Invalid query parameter `{name}`"))
+}
+
+/// What to read, from the query string.
+struct Ask {
+    from: Millis,
+    to: Millis,
+    fields: Vec<String>,
+    /// Bucket width in milliseconds (whole seconds); `None` for raw points.
+    bucket_ms: Option<i64>,
+}
+
+/// One point of the answer: a raw update (values by field index) or one bucket.
+enum Point {
+    Raw {
+        at: Millis,
+        ts: Option<Millis>,
+        values: Vec<Option<f64>>,
+    },
+    Bucket {
+        at: Millis,
+        values: Vec<Option<Bucket>>,
+    },
+}
+
+/// A device's history over the asked range.
+struct Series {
+    deviceid: String,
+    ask: Ask,
+    points: Vec<Point>,
+    /// Raw points stopped at the cap; ask again from after the last point's time.
+    more: bool,
+}
+
+fn text<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// `a / b` rounded up, for `a ≥ 0` and `b > 0`.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a / b + i64::from(a % b != 0)
+}
+
+fn valid_field(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Reads `from`, `to`, `fields` and `bucket`; `kind` gives the default fields.
+fn parse_ask(q: &HashMap<String, String>, kind: &str, cap: i64) -> Result<Ask, ApiError> {
+    let time = |name| {
+        text(q, name)
+            .map(|s| parse_time(s).ok_or_else(|| bad(name)))
+            .transpose()
+    };
+    let to = time("to")?.unwrap_or(Millis(Millis::now().0 + 1));
+    let from = time("from")?.unwrap_or(Millis(to.0.saturating_sub(DEFAULT_SPAN_MS)));
+    if from >= to {
+        return Err(bad("from"));
+    }
+    let fields: Vec<String> = match text(q, "fields") {
+        Some(list) => list.split(',').map(|f| f.trim().to_owned()).collect(),
+        None => {
+            let ty = DeviceType::parse(kind).ok();
+            ty.map(lookup)
+                .into_iter()
+                .flat_map(|t| t.params.iter().filter(|p| p.history))
+                .map(|p| p.name.to_owned())
+                .collect()
+        }
+    };
+    if fields.len() > MAX_FIELDS || !fields.iter().all(|f| valid_field(f)) {
+        return Err(bad("fields"));
+    }
+    let span = to.0.saturating_sub(from.0);
+    let bucket_ms = match text(q, "bucket") {
+        None => None,
+        Some("auto") => Some(ceil_div(ceil_div(span, cap), 1000).max(1) * 1000),
+        Some(s) => match s.parse::<i64>() {
+            Ok(secs) if secs > 0 && secs <= i64::MAX / 1000 => Some(secs * 1000),
+            _ => return Err(bad("bucket")),
+        },
+    };
+    if bucket_ms.is_some_and(|b| ceil_div(span, b) > cap) {
+        return Err(ApiError::BadRequest(format!(
+            "Too many buckets: at most {cap} per answer (use a wider bucket or bucket=auto)"
+        )));
+    }
+    Ok(Ask {
+        from,
+        to,
+        fields,
+        bucket_ms,
+    })
+}
+
+/// Reads the asked history of the caller's device.
+async fn read(
+    state: &AppState,
+    owner: &str,
+    deviceid: &str,
+    q: &HashMap<String, String>,
+) -> Result<Series, ApiError> {
+    let device = state
+        .store
+        .device_of(owner, deviceid)
+        .await?
+        .ok_or(ApiError::business("Device does not exist!"))?;
+    let cap = i64::from(state.config.history_max_points.max(1));
+    let ask = parse_ask(q, &device.kind, cap)?;
+    let range = (ask.from, ask.to);
+    let (points, more) = match ask.bucket_ms {
+        Some(width) => {
+            let mut by_index: BTreeMap<i64, Vec<Option<Bucket>>> = BTreeMap::new();
+            for (i, field) in ask.fields.iter().enumerate() {
+                let buckets = state
+                    .store
+                    .history_buckets(deviceid, field, range, width)
+                    .await?;
+                for b in buckets {
+                    by_index
+                        .entry(b.index)
+                        .or_insert_with(|| vec![None; ask.fields.len()])[i] = Some(b);
+                }
+            }
+            let points = by_index
+                .into_iter()
+                .map(|(index, values)| Point::Bucket {
+                    at: Millis(ask.from.0 + index * width),
+                    values,
+                })
+                .collect();
+            (points, false)
+        }
+        None => {
+            let mut rows = Vec::new();
+            // A field that filled its limit may have more rows at its last time: points
+            // from that time on are left for the next page.
+            let mut horizon: Option<Millis> = None;
+            for (i, field) in ask.fields.iter().enumerate() {
+                let got = state
+                    .store
+                    .history_raw(deviceid, field, range, cap + 1)
+                    .await?;
+                if got.len() as i64 > cap
+                    && let Some(last) = got.last()
+                {
+                    horizon = Some(horizon.map_or(last.at, |h| h.min(last.at)));
+                }
+                rows.extend(got.into_iter().map(|p| (i, p)));
+            }
+            rows.retain(|(_, p)| horizon.is_none_or(|h| p.at < h));
+            rows.sort_by_key(|(i, p)| (p.at, *i));
+            let mut points: Vec<Point> = Vec::new();
+            for (i, p) in rows {
+                if let Some(Point::Raw { at, values, .. }) = points.last_mut()
+                    && *at == p.at
+                    && values[i].is_none()
+                {
+                    values[i] = Some(p.value);
+                    continue;
+                }
+                let mut values = vec![None; ask.fields.len()];
+                values[i] = Some(p.value);
+                points.push(Point::Raw {
+                    at: p.at,
+                    ts: p.ts,
+                    values,
+                });
+            }
+            let more = horizon.is_some() || points.len() as i64 > cap;
+            points.truncate(cap as usize);
+            (points, more)
+        }
+    };
+    Ok(Series {
+        deviceid: deviceid.to_owned(),
+        ask,
+        points,
+        more,
+    })
+}
+
+async fn as_json(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(deviceid): Path<String>,
+    QueryMap(q): QueryMap,
+) -> Result<Json<Value>, ApiError> {
+    let s = read(&state, &me.user.apikey, &deviceid, &q).await?;
+    let fields = &s.ask.fields;
+    let points: Vec<Value> = s
+        .points
+        .iter()
+        .map(|p| {
+            let mut o = Map::new();
+            match p {
+                Point::Raw { at, ts, values } => {
+                    o.insert("time".into(), at.iso().into());
+                    if let Some(ts) = ts {
+                        o.insert("ts".into(), ts.iso().into());
+                    }
+                    for (f, v) in fields.iter().zip(values) {
+                        if let Some(v) = v {
+                            o.insert(f.clone(), json!(v));
+                        }
+                    }
+                }
+                Point::Bucket { at, values } => {
+                    o.insert("time".into(), at.iso().into());
+                    for (f, b) in fields.iter().zip(values) {
+                        if let Some(b) = b {
+                            o.insert(
+                                f.clone(),
+                                json!({"min": b.min, "avg": b.avg, "max": b.max, "count": b.count}),
+                            );
+                        }
+                    }
+                }
+            }
+            Value::Object(o)
+        })
+        .collect();
+    Ok(Json(json!({
+        "deviceid": s.deviceid,
+        "from": s.ask.from.iso(),
+        "to": s.ask.to.iso(),
+        "bucket": s.ask.bucket_ms.map(|b| b / 1000),
+        "fields": fields,
+        "points": points,
+        "more": s.more,
+    })))
+}
+
+async fn as_csv(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(deviceid): Path<String>,
+    QueryMap(q): QueryMap,
+) -> Result<Response, ApiError> {
+    let s = read(&state, &me.user.apikey, &deviceid, &q).await?;
+    let csv = to_csv(&s).map_err(|e| ApiError::Internal(e.into()))?;
+    let disposition = format!("attachment; filename=\"{}-history.csv\"", s.deviceid);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::HeaderName::from_static("x-history-more"),
+                s.more.to_string(),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// Raw: `time,ts,<field>…`; buckets: `time,<field>_min,<field>_avg,<field>_max,<field>_count…`.
+fn to_csv(s: &Series) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut head = vec!["time".to_owned()];
+    if s.ask.bucket_ms.is_some() {
+        for f in &s.ask.fields {
+            head.extend(["min", "avg", "max", "count"].map(|a| format!("{f}_{a}")));
+        }
+    } else {
+        head.push("ts".into());
+        head.extend(s.ask.fields.iter().cloned());
+    }
+    w.write_record(&head)?;
+    for p in &s.points {
+        let row: Vec<String> = match p {
+            Point::Raw { at, ts, values } => [at.iso(), ts.map(Millis::iso).unwrap_or_default()]
+                .into_iter()
+                .chain(values.iter().map(|v| opt(*v)))
+                .collect(),
+            Point::Bucket { at, values } => std::iter::once(at.iso())
+                .chain(values.iter().flat_map(|b| {
+                    match b {
+                        Some(b) => [opt(Some(b.min)), opt(Some(b.avg)), opt(Some(b.max))]
+                            .into_iter()
+                            .chain([b.count.to_string()])
+                            .collect::<Vec<_>>(),
+                        None => vec![String::new(); 4],
+                    }
+                }))
+                .collect(),
+        };
+        w.write_record(&row)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

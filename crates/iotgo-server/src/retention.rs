@@ -1,0 +1,41 @@
+//! History retention: a background task deletes history older than
+//! `history_retention_days`, in bounded chunks so the device writer never waits long.
+
+use crate::store::{Millis, Store, StoreResult};
+use std::time::Duration;
+
+/// Rows deleted per transaction.
+const CHUNK: i64 = 5000;
+/// How often the sweep runs (the first run is at start-up).
+const EVERY: Duration = Duration::from_secs(3600);
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Deletes the history recorded more than `days` days before `now`; how many rows went.
+pub async fn sweep(store: &Store, days: u32, now: Millis) -> StoreResult<u64> {
+    let cutoff = Millis(now.0 - i64::from(days) * DAY_MS);
+    let mut total = 0;
+    loop {
+        let n = store.purge_history(cutoff, CHUNK).await?;
+        total += n;
+        if n < CHUNK as u64 {
+            return Ok(total);
+        }
+        // Let queued device writes in between chunks.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Runs [`sweep`] now and then every hour, forever; does nothing when `days` is 0.
+pub async fn run(store: Store, days: u32) {
+    if days == 0 {
+        return;
+    }
+    loop {
+        match sweep(&store, days, Millis::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "history retention: old rows deleted"),
+            Err(e) => tracing::error!(error = ?e, "history retention sweep failed"),
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}

@@ -1,0 +1,71 @@
+//! Integration tests of the device type registry and the history of device data:
+//! validation per type, `GET /api/types`, the history API (JSON and CSV) and retention.
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod api;
+mod retention;
+mod validation;
+
+use helpers::TestApp;
+use iotgo_server::store::{HistoryRow, Millis};
+use serde_json::{Value, json};
+
+/// 2023-11-14T22:13:20.000Z: the start of the stored test series.
+pub const T0: i64 = 1_700_000_000_000;
+
+/// A signed-up user.
+pub struct Owner {
+    pub token: String,
+    pub apikey: String,
+}
+
+/// Registers `email`.
+pub async fn owner(app: &TestApp, email: &str) -> Owner {
+    let (token, user) = app.register(email).await;
+    Owner {
+        token,
+        apikey: user["apikey"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Creates a DIY device of type `kind`; its deviceid.
+pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
+    let d = app.create_device(&owner.token, "dev", kind).await;
+    d["deviceid"].as_str().unwrap().to_owned()
+}
+
+/// A device's `update` over `POST /api/http`; the answer (HTTP 200 asserted).
+pub async fn update(app: &TestApp, owner: &Owner, deviceid: &str, params: Value) -> Value {
+    let body = json!({"action": "update", "deviceid": deviceid, "apikey": owner.apikey,
+        "params": params});
+    let (status, answer) = app.post("/api/http", &body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The answer to an accepted request.
+pub fn ok(owner: &Owner, deviceid: &str) -> Value {
+    json!({"error": 0, "deviceid": deviceid, "apikey": owner.apikey})
+}
+
+/// The answer to a request with invalid params.
+pub fn bad(owner: &Owner, deviceid: &str) -> Value {
+    json!({"error": 400, "reason": "Bad Request", "deviceid": deviceid, "apikey": owner.apikey})
+}
+
+/// Stores `(field, seconds after T0, value)` rows of `deviceid` directly.
+pub async fn store_rows(app: &TestApp, deviceid: &str, rows: &[(&str, i64, f64)]) {
+    let rows: Vec<HistoryRow> = rows
+        .iter()
+        .map(|(field, secs, value)| HistoryRow {
+            deviceid: deviceid.to_owned(),
+            field: (*field).to_owned(),
+            at: Millis(T0 + secs * 1000),
+            ts: None,
+            value: *value,
+        })
+        .collect();
+    app.state.store.append_history(&rows).await.unwrap();
+}
