@@ -20,6 +20,12 @@ fn bad(name: &str) -> ApiError {
 
 /// Parses a time: RFC 3339, a date (`2024-05-01`, midnight UTC) or epoch milliseconds.
 pub fn parse_time(s: &str) -> Option<Millis> {
+    parse_bound(s, false)
+}
+
+/// Like [`parse_time`]; a bare date as an upper bound (`end`) means the end of that day,
+/// so `createdAtTo=2024-05-01` includes the whole of May 1st.
+fn parse_bound(s: &str, end: bool) -> Option<Millis> {
     let s = s.trim();
     if let Ok(ms) = s.parse::<i64>() {
         return Some(Millis(ms));
@@ -28,9 +34,12 @@ pub fn parse_time(s: &str) -> Option<Millis> {
         return Some(Millis(t.timestamp_millis()));
     }
     let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(Millis(
-        date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
-    ))
+    let time = if end {
+        date.and_hms_milli_opt(23, 59, 59, 999)?
+    } else {
+        date.and_hms_opt(0, 0, 0)?
+    };
+    Some(Millis(time.and_utc().timestamp_millis()))
 }
 
 impl<'a> ListQuery<'a> {
@@ -55,16 +64,16 @@ impl<'a> ListQuery<'a> {
             .transpose()
     }
 
-    fn time(&self, name: &str) -> Result<Option<Millis>, ApiError> {
+    fn time(&self, name: &str, end: bool) -> Result<Option<Millis>, ApiError> {
         self.text(name)
-            .map(|s| parse_time(&s).ok_or_else(|| bad(name)))
+            .map(|s| parse_bound(&s, end).ok_or_else(|| bad(name)))
             .transpose()
     }
 
     fn range(&self, prefix: &str) -> Result<TimeRange, ApiError> {
         Ok(TimeRange {
-            from: self.time(&format!("{prefix}From"))?,
-            to: self.time(&format!("{prefix}To"))?,
+            from: self.time(&format!("{prefix}From"), false)?,
+            to: self.time(&format!("{prefix}To"), true)?,
         })
     }
 
@@ -115,6 +124,7 @@ mod tests {
         assert_eq!(parse_time("1000"), Some(Millis(1000)));
         assert_eq!(parse_time("1970-01-01T00:00:01.500Z"), Some(Millis(1500)));
         assert_eq!(parse_time("1970-01-02"), Some(Millis(86_400_000)));
+        assert_eq!(parse_bound("1970-01-01", true), Some(Millis(86_399_999)));
         assert_eq!(parse_time("yesterday"), None);
     }
 

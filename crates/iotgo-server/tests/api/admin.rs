@@ -121,6 +121,18 @@ async fn users_list_pages_and_filters() {
         field(&until, "email"),
         ["bob@example.com", "ann@example.com"]
     );
+    let newest_day = &all[0]["createdAt"].as_str().unwrap()[..10];
+    let (_, day) = app
+        .get(
+            &format!("/api/admin/users?createdAtTo={newest_day}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        day.as_array().unwrap().len(),
+        3,
+        "a date as upper bound takes in the whole day"
+    );
     let (_, none) = app
         .get("/api/admin/users?createdAtTo=2000-01-01", Some(&admin))
         .await;

@@ -52,6 +52,42 @@ async fn unknown_paths() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// The web app is built into `web/dist` before the tests run (`scripts/test` does it).
+#[tokio::test]
+async fn the_web_app_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let index = get("/").await.unwrap();
+    assert_eq!(index.headers()["content-type"], "text/html; charset=utf-8");
+    let html = index.text().await.unwrap();
+    assert!(
+        html.contains("<link rel=\"manifest\""),
+        "web/dist is missing or stale: build the web app first (scripts/test does)\n{html}"
+    );
+    let manifest = get("/manifest.webmanifest").await.unwrap();
+    assert_eq!(manifest.status(), StatusCode::OK);
+    assert_eq!(manifest.headers()["cache-control"], "no-cache");
+    let manifest: serde_json::Value = manifest.json().await.unwrap();
+    assert_eq!(
+        manifest["name"].as_str().map(|n| n.starts_with("IoTgo")),
+        Some(true)
+    );
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    let asset = get(script).await.unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(asset.headers()["content-type"], "text/javascript");
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let admin = get("/admin/users").await.unwrap().text().await.unwrap();
+    assert_eq!(admin, html, "the admin panel is the same single-page app");
+}
+
 /// Starts the real binary on port 0 and returns it with its stderr+stdout lines so far.
 fn start_binary(data_dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iotgo"))
