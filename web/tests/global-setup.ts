@@ -2,16 +2,13 @@
  * Starts the real server for the browser tests: the `iotgo` binary (IOTGO_BIN, default
  * ../target/debug/iotgo) on port 0 with a fresh data directory and a known admin.
  *
- * If the binary already serves this app (it embeds web/dist), the tests talk to it directly.
- * Otherwise Vite's preview server serves web/dist and proxies /api (WebSocket included) to the
- * binary, so the app is still same-origin with the API. Both addresses reach the tests through
- * environment variables.
+ * The binary serves the app itself (it embeds web/dist), so the tests talk to it directly:
+ * a binary that does not serve the built app fails the run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { preview } from 'vite';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
 
 function startServer(bin: string, dataDir: string): Promise<{ url: string; stop: () => void }> {
@@ -49,23 +46,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'iotgo-web-test-'));
   const server = await startServer(bin, dataDir);
   const index = await (await fetch(server.url)).text();
-  let base = server.url;
-  let close = async (): Promise<void> => {};
   if (!index.includes('<div id="app">')) {
-    const vite = await preview({
-      // Silent: the proxy logs an error for every WebSocket that a test or the server cuts.
-      logLevel: 'silent',
-      preview: { host: '127.0.0.1', port: 0, proxy: { '/api': { target: server.url, ws: true } } },
-    });
-    const address = vite.httpServer.address();
-    if (!address || typeof address === 'string') throw new Error('vite preview has no address');
-    base = `http://127.0.0.1:${address.port}`;
-    close = () => vite.close();
+    server.stop();
+    throw new Error(`${bin} does not serve the web app: build web/dist, then the server`);
   }
-  process.env.IOTGO_BASE_URL = base;
-  process.env.IOTGO_API_URL = server.url;
+  process.env.IOTGO_BASE_URL = server.url;
   return async () => {
-    await close();
     server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   };
