@@ -71,6 +71,8 @@ pub struct Config {
     pub recaptcha_url: String,
     /// The public captcha site key, for the web app.
     pub recaptcha_site_key: Option<String>,
+    /// Map tiles for the web app's GPS maps (`{z}/{x}/{y}` template; OpenStreetMap by default).
+    pub map_tile_url: String,
     /// When set, `POST /api/http` requires this `Host` header (as the original did).
     pub host: Option<String>,
     /// How long an app's command to an indie device waits for the device's answer.
@@ -118,6 +120,7 @@ impl Default for Config {
             recaptcha_secret: None,
             recaptcha_url: "https://www.google.com/recaptcha/api/siteverify".into(),
             recaptcha_site_key: None,
+            map_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
             host: None,
             pending_request_timeout_ms: 3000,
             page_limit: 50,
@@ -145,6 +148,7 @@ const TEXT_KEYS: &[&str] = &[
     "recaptcha_secret",
     "recaptcha_url",
     "recaptcha_site_key",
+    "map_tile_url",
     "host",
 ];
 

@@ -58,6 +58,7 @@ async fn public_config(State(state): State<AppState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "recaptchaSiteKey": state.config.recaptcha_site_key,
         "captchaRequired": state.config.recaptcha_secret.is_some(),
+        "mapTileUrl": state.config.map_tile_url,
     }))
 }
 

@@ -332,4 +332,8 @@ async fn without_a_captcha_secret_no_captcha_is_asked() {
     let (_, config) = app.get("/api/config", None).await;
     assert_eq!(config["captchaRequired"], false);
     assert_eq!(config["recaptchaSiteKey"], Value::Null);
+    assert_eq!(
+        config["mapTileUrl"],
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    );
 }
