@@ -83,7 +83,7 @@ async fn http(State(hub): State<Shared>, body: Bytes) -> Response {
 }
 
 async fn upgrade(State(hub): State<Shared>, ws: WebSocketUpgrade) -> Response {
-    ws.read_buffer_size(4096)
+    ws.read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| connection(hub, socket))
 }
@@ -92,9 +92,21 @@ async fn connection(hub: Shared, socket: WebSocket) {
     let me = hub.next.fetch_add(1, Ordering::Relaxed) + 1;
     let (tx, mut rx) = mpsc::channel::<Message>(hub.queue);
     let (mut sink, mut stream) = socket.split();
+    // As iotgo's writer: what is already queued goes out with one flush.
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if sink.send(msg).await.is_err() {
+        'out: while let Some(msg) = rx.recv().await {
+            let mut next = Some(msg);
+            let mut batched = 0;
+            while let Some(msg) = next.take() {
+                if sink.feed(msg).await.is_err() {
+                    break 'out;
+                }
+                batched += 1;
+                if batched < 64 {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }

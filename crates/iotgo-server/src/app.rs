@@ -8,6 +8,7 @@ use crate::{api, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -90,6 +91,11 @@ impl App {
             shutdown.await;
             devices.close_sockets();
         };
+        // Device API answers and pushes are small frames: send them at once instead of
+        // letting Nagle hold them for the peer's delayed ACK (40 ms on Linux).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await?;
