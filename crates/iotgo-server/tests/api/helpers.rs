@@ -258,3 +258,26 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A signed-up user: their token and apikey.
+pub struct Owner {
+    /// The user's JWT.
+    pub token: String,
+    /// The user's apikey (the owner key of their devices).
+    pub apikey: String,
+}
+
+/// Registers `email`.
+pub async fn owner(app: &TestApp, email: &str) -> Owner {
+    let (token, user) = app.register(email).await;
+    Owner {
+        token,
+        apikey: user["apikey"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Creates a DIY device of type `kind` for `owner`; returns its deviceid.
+pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
+    let d = app.create_device(&owner.token, "dev", kind).await;
+    d["deviceid"].as_str().unwrap().to_owned()
+}

@@ -11,26 +11,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a message that must come.
 pub const WAIT: Duration = Duration::from_secs(3);
 
-/// A user with a token and apikey.
-pub struct Owner {
-    pub token: String,
-    pub apikey: String,
-}
-
-/// Registers a fresh user.
-pub async fn owner(app: &TestApp, email: &str) -> Owner {
-    let (token, user) = app.register(email).await;
-    Owner {
-        token,
-        apikey: user["apikey"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// Creates a DIY device of `kind` for `owner`; returns its deviceid.
-pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
-    let d = app.create_device(&owner.token, "dev", kind).await;
-    d["deviceid"].as_str().unwrap().to_owned()
-}
+pub use crate::helpers::{Owner, device, owner};
 
 /// Makes a license of `kind`; returns (deviceid, factory apikey).
 pub async fn license(app: &TestApp, kind: &str) -> (String, String) {

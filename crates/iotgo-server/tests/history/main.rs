@@ -15,26 +15,7 @@ use serde_json::{Value, json};
 /// 2023-11-14T22:13:20.000Z: the start of the stored test series.
 pub const T0: i64 = 1_700_000_000_000;
 
-/// A signed-up user.
-pub struct Owner {
-    pub token: String,
-    pub apikey: String,
-}
-
-/// Registers `email`.
-pub async fn owner(app: &TestApp, email: &str) -> Owner {
-    let (token, user) = app.register(email).await;
-    Owner {
-        token,
-        apikey: user["apikey"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// Creates a DIY device of type `kind`; its deviceid.
-pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
-    let d = app.create_device(&owner.token, "dev", kind).await;
-    d["deviceid"].as_str().unwrap().to_owned()
-}
+pub use helpers::{Owner, device, owner};
 
 /// A device's `update` over `POST /api/http`; the answer (HTTP 200 asserted).
 pub async fn update(app: &TestApp, owner: &Owner, deviceid: &str, params: Value) -> Value {
