@@ -80,3 +80,13 @@ export async function expectNoHorizontalScroll(page: Page): Promise<void> {
   const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(scroll, `page ${page.url()} scrolls sideways`).toBeLessThanOrEqual(width);
 }
+
+/** A device's own update over `POST /api/http`, as firmware sends it; fails the test unless accepted. */
+export async function deviceUpdate(
+  request: APIRequestContext,
+  device: { deviceid: string; apikey: string },
+  params: Record<string, unknown>,
+): Promise<void> {
+  const res = await request.post('/api/http', { data: { action: 'update', deviceid: device.deviceid, apikey: device.apikey, params } });
+  expect(await res.json(), JSON.stringify(params)).toMatchObject({ error: 0 });
+}

@@ -3,53 +3,10 @@
  * updates its state, the user's page shows it without reload, and the user's toggle reaches the
  * device's socket; for an indie device, the device's silence (504) and absence (503) are explained.
  */
-import type { APIRequestContext, Page, WebSocketRoute } from '@playwright/test';
+import type { APIRequestContext, WebSocketRoute } from '@playwright/test';
+import { connectDevice, deviceFrames, sendFromDevice } from './device-socket';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './env';
 import { api, expect, logIn, register, shot, test } from './fixtures';
-
-interface Frame {
-  action?: string;
-  sequence?: string;
-  params?: Record<string, unknown>;
-  error?: number;
-}
-
-/**
- * Opens a device socket in `page`; it answers every forwarded command with error 0, as firmware
- * does, unless `window.silent` is set.
- */
-async function connectDevice(page: Page, deviceid: string, apikey: string): Promise<void> {
-  await page.goto('/login');
-  await page.evaluate(
-    ([deviceid, apikey]) =>
-      new Promise<void>((resolve, reject) => {
-        const w = window as unknown as { frames_: unknown[]; device: WebSocket };
-        w.frames_ = [];
-        const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/ws`);
-        w.device = ws;
-        ws.onerror = () => reject(new Error('device socket failed'));
-        ws.onmessage = (e: MessageEvent<string>) => {
-          const msg = JSON.parse(e.data) as { action?: string; sequence?: string };
-          w.frames_.push(msg);
-          if (msg.action === 'update' && msg.sequence && (window as unknown as { silent?: boolean }).silent !== true) {
-            ws.send(JSON.stringify({ error: 0, deviceid, apikey, sequence: msg.sequence }));
-          }
-        };
-        ws.onopen = () => {
-          ws.send(JSON.stringify({ action: 'update', deviceid, apikey, params: { switch: 'off' } }));
-          resolve();
-        };
-      }),
-    [deviceid, apikey],
-  );
-}
-
-const deviceFrames = (page: Page): Promise<Frame[]> =>
-  page.evaluate(() => (window as unknown as { frames_: Frame[] }).frames_);
-
-async function sendFromDevice(page: Page, msg: object): Promise<void> {
-  await page.evaluate((m) => (window as unknown as { device: WebSocket }).device.send(JSON.stringify(m)), msg);
-}
 
 test('a device update shows without reload, and the switch toggle reaches the device', async ({ page, request, browser }) => {
   const me = await register(request, 'live');

@@ -87,6 +87,8 @@ export interface PublicConfig {
   version: string;
   recaptchaSiteKey: string | null;
   captchaRequired: boolean;
+  /** Map tile URL template (`{z}/{x}/{y}`), OpenStreetMap's by default. */
+  mapTileUrl: string;
 }
 
 let config: Promise<PublicConfig> | null = null;
