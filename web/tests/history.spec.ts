@@ -1,8 +1,9 @@
 /**
- * History in the device page: a chart of the readings a device sends and its CSV, the energy a
- * switch used over a period.
+ * History in the device page: a chart of the readings a device sends and its CSV, averages in
+ * a min–max band when the readings exceed one answer, the energy a switch used over a period.
  */
 import { readFileSync } from 'node:fs';
+import { connectDevice } from './device-socket';
 import { api, deviceUpdate, expect, logIn, register, shot, test } from './fixtures';
 
 interface Made {
@@ -81,4 +82,44 @@ test("a switch shows live power beside on/off, and the energy used is the counte
   await page.getByLabel('From').fill('2020-01-01T00:00');
   await page.getByLabel('To').fill('2020-01-02T00:00');
   await expect(page.getByTestId('energy-used')).toHaveText('No energy readings');
+});
+
+test('more readings than one answer holds draw as averages in a band from lowest to highest', async ({ page, request, browser }) => {
+  const me = await register(request, 'buckets');
+  const thermo = await api<Made>(request, 'POST', '/api/user/device', me.jwt, { name: 'Busy sensor', group: '', type: '03' });
+  const device = await (await browser.newContext()).newPage();
+  await connectDevice(device, thermo.deviceid, thermo.apikey, { temperature: 0, humidity: 50 });
+  // 1,000 more over the socket, each acknowledged: 1,001 readings, over the server's cap of 1,000 points.
+  await device.evaluate(
+    ([deviceid, apikey]) =>
+      new Promise<void>((resolve) => {
+        const w = window as unknown as { frames_: { sequence?: string; error?: number }[]; device: WebSocket };
+        for (let i = 1; i <= 1000; i++) {
+          const params = { temperature: i % 10, humidity: 50 };
+          w.device.send(JSON.stringify({ action: 'update', deviceid, apikey, params, sequence: `t${i}` }));
+        }
+        const timer = setInterval(() => {
+          if (w.frames_.filter((f) => f.sequence?.startsWith('t') && f.error === 0).length === 1000) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 50);
+      }),
+    [thermo.deviceid, thermo.apikey] as const,
+  );
+
+  await logIn(page, me.email, me.password);
+  const raw = page.waitForResponse((r) => r.url().includes('/history?') && !r.url().includes('bucket='));
+  const bucketed = page.waitForResponse((r) => r.url().includes('/history?') && r.url().includes('bucket=auto'));
+  await page.goto(`/devices/${thermo.deviceid}`);
+  expect(await (await raw).json()).toMatchObject({ more: true, bucket: null });
+  const answer = (await (await bucketed).json()) as { bucket: number; points: { temperature?: { count: number } }[] };
+  // The last hour in at most 1,000 buckets: 3,600,001 ms → 4 s each.
+  expect(answer.bucket).toBe(4);
+  expect(answer.points.reduce((n, p) => n + (p.temperature?.count ?? 0), 0)).toBe(1001);
+  await expect(page.getByTestId('chart-summary')).toHaveText(
+    `${answer.points.length} averages over 4 s each, in a band from lowest to highest`,
+  );
+  await expect(page.getByTestId('chart').locator('canvas')).toBeVisible();
+  await shot(page, 'device-chart-buckets');
 });
