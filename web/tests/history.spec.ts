@@ -77,6 +77,9 @@ test("a switch shows live power beside on/off, and the energy used is the counte
   await deviceUpdate(request, plug, { switch: 'on', power: 950.5, energy: 12.5 });
   await expect(page.getByTestId('reading-power')).toHaveText('950.5 W');
   await expect(page.getByTestId('energy-used')).toHaveText('2 kWh');
+  await page.getByRole('link', { name: '← All devices' }).click();
+  await expect(page.getByTestId('summary')).toHaveText('On · 950.5 W');
+  await page.getByTestId('device-card').click();
 
   await page.getByRole('button', { name: 'Custom' }).click();
   await page.getByLabel('From').fill('2020-01-01T00:00');

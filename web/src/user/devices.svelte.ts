@@ -46,9 +46,15 @@ function merge(deviceid: string, params: Params): void {
   if (d) d.params = { ...d.params, ...params };
 }
 
+/**
+ * Reads a device's presence times again after it came or went. Only those: its params may be
+ * older than pushes that arrived while the answer was on its way.
+ */
 async function refresh(deviceid: string): Promise<void> {
   try {
-    upsert(await userApi.get<Device>(`/api/user/device/${deviceid}`));
+    const fresh = await userApi.get<Device>(`/api/user/device/${deviceid}`);
+    const d = find(deviceid);
+    if (d) [d.lastSeenAt, d.lastConnectedAt, d.lastDisconnectedAt] = [fresh.lastSeenAt, fresh.lastConnectedAt, fresh.lastDisconnectedAt];
   } catch {
     // The list keeps what it had; the next push or reload catches up.
   }
