@@ -163,17 +163,20 @@ impl DeviceApi {
     /// A device was deleted through the Web API.
     pub fn device_removed(&self, deviceid: &str) {
         self.owners.forget(deviceid);
+        self.writer.forget(deviceid);
         self.hub.forget_device(deviceid);
     }
 
     /// A device was created or claimed through the Web API.
     pub fn device_added(&self, deviceid: &str, owner: &str) {
         self.owners.set(deviceid, owner);
+        self.writer.forget(deviceid);
     }
 
     /// A user (and all their devices) was deleted through the Web API.
     pub fn user_removed(&self, owner: &str) {
         for id in self.owners.forget_user(owner) {
+            self.writer.forget(&id);
             self.hub.forget_device(&id);
         }
         self.hub.forget_user(owner);
@@ -214,7 +217,9 @@ impl DeviceApi {
                 }
             },
         };
-        if req.sender == Sender::Device && reply.owner.is_some() {
+        // A device's own update wrote its last-seen time with the merge.
+        let seen_written = matches!(req.action, Action::Update(_));
+        if req.sender == Sender::Device && reply.owner.is_some() && !seen_written {
             self.writer.record(StateWrite::Seen {
                 deviceid: id.to_owned(),
                 at: Millis::now(),
@@ -300,6 +305,7 @@ impl DeviceApi {
             deviceid: id.to_owned(),
             params: params.clone(),
             at: Millis::now(),
+            seen: req.sender == Sender::Device,
         };
         if !self.writer.commit(write).await {
             return Reply::plain(req.echo.error(ErrorCode::Internal));

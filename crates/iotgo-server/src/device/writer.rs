@@ -4,8 +4,14 @@
 //! is full), applies them in one transaction and then wakes every waiter. A device is
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
+//!
+//! The task owns the only writes of device params, so it keeps their committed values in
+//! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
+//! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
+//! from the store before the next batch touches them.
 
-use crate::store::{StateWrite, Store};
+use crate::store::{StateCache, StateWrite, Store};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -14,6 +20,9 @@ use tokio::task::JoinHandle;
 const MAX_BATCH: usize = 512;
 /// Writes queued before senders wait.
 const QUEUE: usize = 8192;
+/// Most devices whose params are cached; past it the cache starts over (a bound on
+/// memory: the devices still active are read again, once each).
+const MAX_CACHED: usize = 100_000;
 
 struct Job {
     write: StateWrite,
@@ -24,13 +33,17 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Devices whose cached params must be dropped before the next batch.
+    stale: Arc<Mutex<Vec<String>>>,
 }
 
 impl Writer {
     /// Starts the writer task over `store`, collecting writes for `window`.
     pub fn spawn(store: Store, window: Duration) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Writer { tx }, tokio::spawn(run(store, window, rx)))
+        let stale = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(run(store, window, rx, stale.clone()));
+        (Writer { tx, stale }, task)
     }
 
     /// Queues a write and waits until it is committed; false when it failed.
@@ -50,31 +63,56 @@ impl Writer {
     pub fn record(&self, write: StateWrite) {
         let _ = self.tx.try_send(Job { write, done: None });
     }
+
+    /// A device's row was created, claimed or deleted outside the writer: its cached
+    /// params are dropped before the next batch.
+    pub fn forget(&self, deviceid: &str) {
+        lock(&self.stale).push(deviceid.to_owned());
+    }
 }
 
-async fn run(store: Store, window: Duration, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+fn lock(stale: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    stale.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn run(
+    store: Store,
+    window: Duration,
+    mut rx: mpsc::Receiver<Job>,
+    stale: Arc<Mutex<Vec<String>>>,
+) {
+    let mut cache = StateCache::new();
+    let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
-        batch.push(first);
         let deadline = tokio::time::Instant::now() + window;
-        while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(job)) => batch.push(job),
-                Ok(None) | Err(_) => break,
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            writes.push(job.write);
+            waiters.extend(job.done);
+            if writes.len() < MAX_BATCH {
+                next = tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten();
             }
         }
-        let writes: Vec<StateWrite> = batch.iter().map(|j| j.write.clone()).collect();
-        let ok = match store.apply_state(&writes).await {
+        for id in lock(&stale).drain(..) {
+            cache.remove(&id);
+        }
+        if cache.len() > MAX_CACHED {
+            cache.clear();
+        }
+        let ok = match store.apply_state(&writes, &mut cache).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = ?e, writes = writes.len(), "device state write failed");
                 false
             }
         };
-        for job in batch.drain(..) {
-            if let Some(done) = job.done {
-                let _ = done.send(ok);
-            }
+        writes.clear();
+        for done in waiters.drain(..) {
+            let _ = done.send(ok);
         }
     }
 }

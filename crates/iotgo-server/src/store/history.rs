@@ -5,15 +5,13 @@
 //! so a chart of one field is one range scan of the `(deviceid, field, at, value)` index,
 //! and min/avg/max per bucket are a `GROUP BY` over it on both backends.
 
-use super::{Millis, Store, StoreResult};
+use super::{Backend, Millis, Store, StoreResult};
 use chrono::DateTime;
 use iotgo_protocol::DeviceId;
 use iotgo_protocol::types::history_values;
+use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{Any, AssertSqlSafe, Transaction};
-
-/// Rows per `INSERT` statement (5 values each: well under both backends' bind limits).
-const INSERT_CHUNK: usize = 500;
+use sqlx::{Any, Transaction};
 
 /// One recorded value.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,35 +88,53 @@ fn device_time(v: &Value) -> Option<Millis> {
     }
 }
 
-/// Appends `rows` inside the caller's transaction (the device writer's batch).
-pub(super) async fn insert(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
+/// Rows per `INSERT` statement (one JSON array each, so the statement text never changes).
+const INSERT_CHUNK: usize = 4096;
+
+/// One history row as the JSON the insert statement reads.
+#[derive(Serialize)]
+struct RowJson<'a> {
+    d: &'a str,
+    f: &'a str,
+    a: i64,
+    t: Option<i64>,
+    v: f64,
+}
+
+const INSERT_SQLITE: &str = "INSERT INTO device_history (deviceid, field, at, ts, value) \
+     SELECT json_extract(j.value, '$.d'), json_extract(j.value, '$.f'), \
+     json_extract(j.value, '$.a'), json_extract(j.value, '$.t'), json_extract(j.value, '$.v') \
+     FROM json_each($1) AS j ORDER BY j.key";
+
+const INSERT_POSTGRES: &str = "INSERT INTO device_history (deviceid, field, at, ts, value) \
+     SELECT h.d, h.f, h.a, h.t, h.v FROM ROWS FROM (json_to_recordset($1::json) \
+     AS (d text, f text, a bigint, t bigint, v double precision)) \
+     WITH ORDINALITY AS h(d, f, a, t, v, n) ORDER BY h.n";
+
+/// Appends `rows` inside the caller's transaction (the device writer's batch), in order:
+/// one statement per [`INSERT_CHUNK`] rows, the rows passed as one JSON array.
+pub(super) async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    rows: &[HistoryRow],
+) -> StoreResult<()> {
+    let sql = match backend {
+        Backend::Sqlite => INSERT_SQLITE,
+        Backend::Postgres => INSERT_POSTGRES,
+    };
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO device_history (deviceid, field, at, ts, value) VALUES ");
-        for i in 0..chunk.len() {
-            let n = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5
-            ));
-        }
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(r.deviceid.as_str())
-                .bind(r.field.as_str())
-                .bind(r.at.0)
-                .bind(r.ts.map(|t| t.0))
-                .bind(r.value);
-        }
-        q.execute(&mut **tx).await?;
+        let json: Vec<RowJson> = chunk
+            .iter()
+            .map(|r| RowJson {
+                d: &r.deviceid,
+                f: &r.field,
+                a: r.at.0,
+                t: r.ts.map(|t| t.0),
+                v: r.value,
+            })
+            .collect();
+        let json = serde_json::to_string(&json).unwrap_or_else(|_| "[]".into());
+        sqlx::query(sql).bind(json).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -128,7 +144,7 @@ impl Store {
     /// appends through the device writer's batches instead).
     pub async fn append_history(&self, rows: &[HistoryRow]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        insert(&mut tx, rows).await?;
+        insert(&mut tx, self.backend, rows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -20,7 +20,7 @@ pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub use history::{Bucket, HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
-pub use state::StateWrite;
+pub use state::{StateCache, StateWrite};
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -2,10 +2,19 @@
 //!
 //! The device writer (`crate::device::writer`) collects the writes of many devices and
 //! hands them here as one batch: one transaction, one commit, one fsync for all of them.
+//!
+//! The writer is the only writer of `params`, so it keeps each device's committed params
+//! in a [`StateCache`]: an update is merged in memory (keys replaced, others kept) and no
+//! per-update `SELECT` is needed. A batch then costs a fixed number of statements whatever
+//! its size: one `UPDATE … FROM` over a JSON array of rows (params, `last_modified`,
+//! `last_seen_at` of every touched device) and one `INSERT … SELECT` of the history rows,
+//! plus a `SELECT` for each device not cached yet and a statement per presence change.
 
-use super::history::{self, history_rows};
-use super::{Millis, Store, StoreResult};
+use super::history::{self, HistoryRow, history_rows};
+use super::{Backend, Millis, Store, StoreResult};
+use serde::Serialize;
 use serde_json::{Map, Value};
+use sqlx::{Any, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// One change to a device's row.
@@ -20,6 +29,8 @@ pub enum StateWrite {
         params: Map<String, Value>,
         /// When the update came.
         at: Millis,
+        /// The device sent it itself: also its last-seen time.
+        seen: bool,
     },
     /// The device made a request.
     Seen {
@@ -44,59 +55,121 @@ pub enum StateWrite {
     },
 }
 
+impl StateWrite {
+    /// The device written.
+    pub fn deviceid(&self) -> &str {
+        match self {
+            StateWrite::Merge { deviceid, .. }
+            | StateWrite::Seen { deviceid, .. }
+            | StateWrite::Online { deviceid, .. }
+            | StateWrite::Offline { deviceid, .. } => deviceid,
+        }
+    }
+}
+
+/// The committed params of devices, deviceid → state; owned by the device writer.
+pub type StateCache = HashMap<String, Map<String, Value>>;
+
+/// One device's row change in a batch, as the JSON the batch statement reads.
+#[derive(Serialize)]
+struct RowChange<'a> {
+    /// deviceid.
+    i: &'a str,
+    /// The merged params as JSON text; `null` keeps them.
+    p: Option<String>,
+    /// `last_modified`; `null` keeps it.
+    m: Option<i64>,
+    /// `last_seen_at`; `null` keeps it.
+    s: Option<i64>,
+}
+
+/// What a batch changes in one device's row.
+#[derive(Default)]
+struct Pending {
+    params: bool,
+    modified: Option<i64>,
+    seen: Option<i64>,
+}
+
+impl Pending {
+    fn seen_at(&mut self, at: Millis) {
+        self.seen = Some(self.seen.map_or(at.0, |s| s.max(at.0)));
+    }
+}
+
+const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
+     params = COALESCE(json_extract(j.value, '$.p'), params), \
+     last_modified = COALESCE(json_extract(j.value, '$.m'), last_modified), \
+     last_seen_at = COALESCE(json_extract(j.value, '$.s'), last_seen_at) \
+     FROM json_each($1) AS j WHERE devices.deviceid = json_extract(j.value, '$.i') \
+     RETURNING devices.deviceid";
+
+const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
+     params = COALESCE(j.p, devices.params), \
+     last_modified = COALESCE(j.m, devices.last_modified), \
+     last_seen_at = COALESCE(j.s, devices.last_seen_at) \
+     FROM json_to_recordset($1::json) AS j(i text, p text, m bigint, s bigint) \
+     WHERE devices.deviceid = j.i RETURNING devices.deviceid";
+
 impl Store {
-    /// Applies `writes` in order, in one transaction.
+    /// Applies `writes` in order, in one transaction, merging updates into the params in
+    /// `cache` (devices not in it are read first).
     ///
-    /// Updates of the same device within the batch are merged in memory, so each device's
-    /// params are read and written once per batch.
-    pub async fn apply_state(&self, writes: &[StateWrite]) -> StoreResult<()> {
+    /// When the batch fails, the devices it touched are dropped from `cache`, so their
+    /// params are read again from what was committed.
+    pub async fn apply_state(
+        &self,
+        writes: &[StateWrite],
+        cache: &mut StateCache,
+    ) -> StoreResult<()> {
+        let result = self.apply_batch(writes, cache).await;
+        if result.is_err() {
+            for w in writes {
+                cache.remove(w.deviceid());
+            }
+        }
+        result
+    }
+
+    async fn apply_batch(&self, writes: &[StateWrite], cache: &mut StateCache) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        let mut merged: HashMap<&str, (Map<String, Value>, Millis)> = HashMap::new();
-        // History rows join the same transaction; none for devices that are gone.
-        let mut history = Vec::new();
-        let mut missing: HashSet<&str> = HashSet::new();
+        let mut rows: HashMap<&str, Pending> = HashMap::new();
+        let mut history: Vec<HistoryRow> = Vec::new();
         for w in writes {
             let (sql, id, at) = match w {
                 StateWrite::Merge {
                     deviceid,
                     params,
                     at,
+                    seen,
                 } => {
-                    if !merged.contains_key(deviceid.as_str()) {
-                        let text: Option<String> =
-                            sqlx::query_scalar("SELECT params FROM devices WHERE deviceid = $1")
-                                .bind(deviceid.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                        if text.is_none() {
-                            missing.insert(deviceid);
-                        }
-                        let state = match text.as_deref().map(serde_json::from_str) {
-                            Some(Ok(Value::Object(m))) => m,
-                            _ => Map::new(),
-                        };
-                        merged.insert(deviceid, (state, *at));
+                    let Some(state) = cached_state(&mut tx, cache, deviceid).await? else {
+                        continue; // gone: nothing to merge into, no history
+                    };
+                    state.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    let row = rows.entry(deviceid).or_default();
+                    row.params = true;
+                    row.modified = Some(at.0);
+                    if *seen {
+                        row.seen_at(*at);
                     }
-                    if let Some((state, last)) = merged.get_mut(deviceid.as_str()) {
-                        state.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
-                        *last = *at;
-                    }
-                    if !missing.contains(deviceid.as_str()) {
-                        history.extend(history_rows(deviceid, params, *at));
-                    }
+                    history.extend(history_rows(deviceid, params, *at));
                     continue;
                 }
-                StateWrite::Seen { deviceid, at } => (
-                    "UPDATE devices SET last_seen_at = $1 WHERE deviceid = $2",
-                    deviceid,
-                    at,
-                ),
-                StateWrite::Online { deviceid, at } => (
-                    "UPDATE devices SET online = 1, last_connected_at = $1, last_seen_at = $1 \
-                     WHERE deviceid = $2",
-                    deviceid,
-                    at,
-                ),
+                StateWrite::Seen { deviceid, at } => {
+                    rows.entry(deviceid).or_default().seen_at(*at);
+                    continue;
+                }
+                StateWrite::Online { deviceid, at } => {
+                    // The row change below writes the batch's latest last-seen time.
+                    rows.entry(deviceid).or_default().seen_at(*at);
+                    (
+                        "UPDATE devices SET online = 1, last_connected_at = $1 \
+                         WHERE deviceid = $2",
+                        deviceid,
+                        at,
+                    )
+                }
                 StateWrite::Offline { deviceid, at } => (
                     "UPDATE devices SET online = 0, last_disconnected_at = $1 WHERE deviceid = $2",
                     deviceid,
@@ -109,18 +182,51 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for (id, (state, at)) in merged {
-            let text = serde_json::to_string(&state).unwrap_or_else(|_| "{}".into());
-            sqlx::query("UPDATE devices SET params = $1, last_modified = $2 WHERE deviceid = $3")
-                .bind(text)
-                .bind(at.0)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let existing = self.update_rows(&mut tx, &rows, cache).await?;
+        // A device deleted since it was cached: forget it, record no history for it.
+        for id in rows.keys() {
+            if !existing.contains(*id) {
+                cache.remove(*id);
+            }
         }
-        history::insert(&mut tx, &history).await?;
+        history.retain(|r| existing.contains(r.deviceid.as_str()));
+        history::insert(&mut tx, self.backend, &history).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes every row change of a batch in one statement; the deviceids that exist.
+    async fn update_rows(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        rows: &HashMap<&str, Pending>,
+        cache: &StateCache,
+    ) -> StoreResult<HashSet<String>> {
+        if rows.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let changes: Vec<RowChange> = rows
+            .iter()
+            .map(|(id, row)| RowChange {
+                i: id,
+                p: row
+                    .params
+                    .then(|| cache.get(*id).and_then(|s| serde_json::to_string(s).ok()))
+                    .flatten(),
+                m: row.modified,
+                s: row.seen,
+            })
+            .collect();
+        let json = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
+        let sql = match self.backend {
+            Backend::Sqlite => UPDATE_ROWS_SQLITE,
+            Backend::Postgres => UPDATE_ROWS_POSTGRES,
+        };
+        let ids: Vec<String> = sqlx::query_scalar(sql)
+            .bind(json)
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(ids.into_iter().collect())
     }
 
     /// The owner's apikey of a device, `None` when there is no such device.
@@ -152,4 +258,29 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The cached params of `deviceid`, read inside the batch's transaction the first time;
+/// `None` when there is no such device.
+async fn cached_state<'c>(
+    tx: &mut Transaction<'_, Any>,
+    cache: &'c mut StateCache,
+    deviceid: &str,
+) -> StoreResult<Option<&'c mut Map<String, Value>>> {
+    if !cache.contains_key(deviceid) {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT params FROM devices WHERE deviceid = $1")
+                .bind(deviceid)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let state = match serde_json::from_str(&text) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        cache.insert(deviceid.to_owned(), state);
+    }
+    Ok(cache.get_mut(deviceid))
 }
