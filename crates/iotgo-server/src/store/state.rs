@@ -6,9 +6,9 @@
 //! The writer is the only writer of `params`, so it keeps each device's committed params
 //! in a [`StateCache`]: an update is merged in memory (keys replaced, others kept) and no
 //! per-update `SELECT` is needed. A batch then costs a fixed number of statements whatever
-//! its size: one `UPDATE … FROM` over a JSON array of rows (params, `last_modified`,
-//! `last_seen_at` of every touched device) and one `INSERT … SELECT` of the history rows,
-//! plus a `SELECT` for each device not cached yet and a statement per presence change.
+//! its size: one `UPDATE … FROM` over a JSON array of row changes (params, `last_modified`,
+//! presence and `last_seen_at` of every touched device) and one `INSERT … SELECT` of the
+//! history rows, plus a `SELECT` for each device not cached yet.
 
 use super::history::{self, HistoryRow, history_rows};
 use super::{Backend, Millis, Store, StoreResult};
@@ -70,17 +70,30 @@ impl StateWrite {
 /// The committed params of devices, deviceid → state; owned by the device writer.
 pub type StateCache = HashMap<String, Map<String, Value>>;
 
-/// One device's row change in a batch, as the JSON the batch statement reads.
+/// One device's row change in a batch, as the JSON the batch statement reads; a field
+/// left out (read as `NULL`) keeps the column.
 #[derive(Serialize)]
 struct RowChange<'a> {
     /// deviceid.
     i: &'a str,
-    /// The merged params as JSON text; `null` keeps them.
+    /// The merged params as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     p: Option<String>,
-    /// `last_modified`; `null` keeps it.
+    /// `last_modified`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     m: Option<i64>,
-    /// `last_seen_at`; `null` keeps it.
+    /// `last_seen_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     s: Option<i64>,
+    /// `online` (1 or 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    o: Option<i64>,
+    /// `last_connected_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c: Option<i64>,
+    /// `last_disconnected_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<i64>,
 }
 
 /// What a batch changes in one device's row.
@@ -89,6 +102,10 @@ struct Pending {
     params: bool,
     modified: Option<i64>,
     seen: Option<i64>,
+    /// The last presence change: online or not.
+    online: Option<bool>,
+    connected: Option<i64>,
+    disconnected: Option<i64>,
 }
 
 impl Pending {
@@ -100,15 +117,22 @@ impl Pending {
 const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
      params = COALESCE(json_extract(j.value, '$.p'), params), \
      last_modified = COALESCE(json_extract(j.value, '$.m'), last_modified), \
-     last_seen_at = COALESCE(json_extract(j.value, '$.s'), last_seen_at) \
+     last_seen_at = COALESCE(json_extract(j.value, '$.s'), last_seen_at), \
+     online = COALESCE(json_extract(j.value, '$.o'), online), \
+     last_connected_at = COALESCE(json_extract(j.value, '$.c'), last_connected_at), \
+     last_disconnected_at = COALESCE(json_extract(j.value, '$.x'), last_disconnected_at) \
      FROM json_each($1) AS j WHERE devices.deviceid = json_extract(j.value, '$.i') \
      RETURNING devices.deviceid";
 
 const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
      params = COALESCE(j.p, devices.params), \
      last_modified = COALESCE(j.m, devices.last_modified), \
-     last_seen_at = COALESCE(j.s, devices.last_seen_at) \
-     FROM json_to_recordset($1::json) AS j(i text, p text, m bigint, s bigint) \
+     last_seen_at = COALESCE(j.s, devices.last_seen_at), \
+     online = COALESCE(j.o, devices.online), \
+     last_connected_at = COALESCE(j.c, devices.last_connected_at), \
+     last_disconnected_at = COALESCE(j.x, devices.last_disconnected_at) \
+     FROM json_to_recordset($1::json) \
+     AS j(i text, p text, m bigint, s bigint, o bigint, c bigint, x bigint) \
      WHERE devices.deviceid = j.i RETURNING devices.deviceid";
 
 impl Store {
@@ -136,7 +160,7 @@ impl Store {
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
         for w in writes {
-            let (sql, id, at) = match w {
+            match w {
                 StateWrite::Merge {
                     deviceid,
                     params,
@@ -154,33 +178,22 @@ impl Store {
                         row.seen_at(*at);
                     }
                     history.extend(history_rows(deviceid, params, *at));
-                    continue;
                 }
                 StateWrite::Seen { deviceid, at } => {
                     rows.entry(deviceid).or_default().seen_at(*at);
-                    continue;
                 }
                 StateWrite::Online { deviceid, at } => {
-                    // The row change below writes the batch's latest last-seen time.
-                    rows.entry(deviceid).or_default().seen_at(*at);
-                    (
-                        "UPDATE devices SET online = 1, last_connected_at = $1 \
-                         WHERE deviceid = $2",
-                        deviceid,
-                        at,
-                    )
+                    let row = rows.entry(deviceid).or_default();
+                    row.online = Some(true);
+                    row.connected = Some(at.0);
+                    row.seen_at(*at);
                 }
-                StateWrite::Offline { deviceid, at } => (
-                    "UPDATE devices SET online = 0, last_disconnected_at = $1 WHERE deviceid = $2",
-                    deviceid,
-                    at,
-                ),
-            };
-            sqlx::query(sql)
-                .bind(at.0)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+                StateWrite::Offline { deviceid, at } => {
+                    let row = rows.entry(deviceid).or_default();
+                    row.online = Some(false);
+                    row.disconnected = Some(at.0);
+                }
+            }
         }
         let existing = self.update_rows(&mut tx, &rows, cache).await?;
         // A device deleted since it was cached: forget it, record no history for it.
@@ -215,6 +228,9 @@ impl Store {
                     .flatten(),
                 m: row.modified,
                 s: row.seen,
+                o: row.online.map(i64::from),
+                c: row.connected,
+                x: row.disconnected,
             })
             .collect();
         let json = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
