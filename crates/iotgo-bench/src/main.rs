@@ -69,6 +69,11 @@ pub struct Common {
     /// iotgo's default of 64.
     #[arg(long, default_value_t = 4096)]
     ws_queue_len: usize,
+    /// Device type of the run: `00` custom (updates keep no history) or `03` temperature &
+    /// humidity (each update also appends two history points) — the pair measures what
+    /// recording history costs.
+    #[arg(long, default_value = "00", value_parser = ["00", "03"])]
+    device_type: String,
     /// Exit non-zero on any error or lost push (for CI smoke runs).
     #[arg(long)]
     strict: bool,

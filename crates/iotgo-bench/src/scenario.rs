@@ -62,7 +62,7 @@ pub async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<b
         },
     ));
     report.table();
-    let fake = setup::fake_fleet(shape.devices);
+    let fake = setup::fake_fleet(shape.devices, &c.device_type);
     let (mut mosq, mut refr, mut own) = (None, None, None);
     if wants(c, "mosquitto") {
         match mqtt::run(&fake, &shape).await {
@@ -82,7 +82,7 @@ pub async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<b
     let mut paced = None;
     if wants(c, "iotgo") {
         let server = iotgo(c)?;
-        let fleet = setup::fleet(server.addr, shape.devices).await?;
+        let fleet = setup::fleet(server.addr, shape.devices, &c.device_type).await?;
         let o = fanout::run(server.addr, &fleet, &shape, server.pid()).await?;
         report.row("iotgo", &o, shape.apps);
         own = Some(o.delivered_rate());
@@ -139,11 +139,18 @@ pub async fn http_update(c: &Common, conns: usize) -> anyhow::Result<bool> {
     let (mut refr, mut own) = (None, None);
     if wants(c, "ref") {
         let server = Server::reference(&launch(c))?;
-        refr = Some(run("in-memory reference", &server, &setup::fake_fleet(conns)).await?);
+        refr = Some(
+            run(
+                "in-memory reference",
+                &server,
+                &setup::fake_fleet(conns, &c.device_type),
+            )
+            .await?,
+        );
     }
     if wants(c, "iotgo") {
         let server = iotgo(c)?;
-        let fleet = setup::fleet(server.addr, conns).await?;
+        let fleet = setup::fleet(server.addr, conns, &c.device_type).await?;
         own = Some(run("iotgo", &server, &fleet).await?);
     }
     report.line("");
@@ -196,7 +203,13 @@ pub async fn idle(c: &Common, conns: usize) -> anyhow::Result<bool> {
     if wants(c, "ref") {
         let server = Server::reference(&launch(c))?;
         let pid = server.pid().unwrap_or(0);
-        let o = idle::run(server.addr, &setup::fake_fleet(conns), pid, spread).await?;
+        let o = idle::run(
+            server.addr,
+            &setup::fake_fleet(conns, &c.device_type),
+            pid,
+            spread,
+        )
+        .await?;
         row("in-memory reference", &o);
     }
     if wants(c, "iotgo") {
@@ -204,7 +217,7 @@ pub async fn idle(c: &Common, conns: usize) -> anyhow::Result<bool> {
         let Some(pid) = server.pid() else {
             anyhow::bail!("idle needs a server started here (no --url): it reads its RSS");
         };
-        let fleet = setup::fleet(server.addr, conns).await?;
+        let fleet = setup::fleet(server.addr, conns, &c.device_type).await?;
         let o = idle::run(server.addr, &fleet, pid, spread).await?;
         own = Some(row("iotgo", &o));
     }

@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 pub struct Fleet {
     /// The owner's apikey (what devices and subscribing apps send).
     pub apikey: String,
-    /// The deviceids, all of type `00` (custom: any params).
+    /// The deviceids, all of the run's type (`--device-type`).
     pub devices: Vec<String>,
 }
 
-/// Registers a fresh user on `addr` and creates `n` custom devices for it.
-pub async fn fleet(addr: SocketAddr, n: usize) -> anyhow::Result<Fleet> {
+/// Registers a fresh user on `addr` and creates `n` devices of type `kind` for it.
+pub async fn fleet(addr: SocketAddr, n: usize, kind: &str) -> anyhow::Result<Fleet> {
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     let email = format!(
@@ -44,7 +44,7 @@ pub async fn fleet(addr: SocketAddr, n: usize) -> anyhow::Result<Fleet> {
                 let d: Value = http
                     .post(format!("{base}/api/user/device"))
                     .bearer_auth(jwt)
-                    .json(&json!({"name": format!("bench {i}"), "group": "bench", "type": "00"}))
+                    .json(&json!({"name": format!("bench {i}"), "group": "bench", "type": kind}))
                     .send()
                     .await?
                     .json()
@@ -63,18 +63,24 @@ pub async fn fleet(addr: SocketAddr, n: usize) -> anyhow::Result<Fleet> {
 }
 
 /// A fleet for the reference server, which checks nothing: made-up ids.
-pub fn fake_fleet(n: usize) -> Fleet {
+pub fn fake_fleet(n: usize, kind: &str) -> Fleet {
     Fleet {
         apikey: "00000000-0000-4000-8000-000000000000".into(),
-        devices: (0..n).map(|i| format!("00{i:08x}")).collect(),
+        devices: (0..n).map(|i| format!("{kind}{i:08x}")).collect(),
     }
 }
 
-/// The update every scenario sends: type `00` takes any params; `t` is the send time
-/// in nanoseconds since the run's clock started, read back from the push.
+/// The update every scenario sends: `t` is the send time in nanoseconds since the run's
+/// clock started, read back from the push (type `00` takes any params; a type `03` update
+/// also carries the two readings it must have, which the server keeps in history).
 pub fn update(deviceid: &str, apikey: &str, t: u64) -> String {
+    let readings = if deviceid.starts_with("03") {
+        r#""temperature":"21.5","humidity":"40","#
+    } else {
+        ""
+    };
     format!(
-        r#"{{"action":"update","deviceid":"{deviceid}","apikey":"{apikey}","params":{{"t":"{t}"}},"userAgent":"device"}}"#
+        r#"{{"action":"update","deviceid":"{deviceid}","apikey":"{apikey}","params":{{{readings}"t":"{t}"}},"userAgent":"device"}}"#
     )
 }
 
