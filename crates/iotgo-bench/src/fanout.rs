@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -109,28 +110,41 @@ pub async fn run(
         .collect();
     sleep_until(deadline).await;
     let cpu = meter.stop();
-    for d in devices {
-        let _ = d.await;
+    Ok(finish(devices, apps, stop_tx, counters, shape, cpu).await)
+}
+
+/// The end of a run, shared with the MQTT reference: waits for the senders, lets the
+/// pushes owed for acked updates arrive (3 s at most), stops the apps and merges their
+/// latencies. `cpu` is the meter's reading: load generator, then server.
+pub async fn finish(
+    senders: Vec<JoinHandle<()>>,
+    apps: Vec<JoinHandle<Latency>>,
+    stop_apps: watch::Sender<bool>,
+    counters: Arc<Counters>,
+    shape: &Shape,
+    cpu: Vec<f64>,
+) -> Outcome {
+    for s in senders {
+        let _ = s.await;
     }
-    // Let the last pushes arrive.
     let owed = counters.acked_total.get() * shape.apps as u64;
     let settle = Instant::now() + Duration::from_secs(3);
     while counters.delivered_total.get() < owed && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = stop_tx.send(true);
+    let _ = stop_apps.send(true);
     let mut latency = Latency::default();
     for a in apps {
         if let Ok(h) = a.await {
             latency.merge(&h);
         }
     }
-    Ok(Outcome {
+    Outcome {
         counters,
         latency,
         secs: shape.duration.as_secs_f64(),
         cpu: (cpu[0], cpu[1]),
-    })
+    }
 }
 
 /// An app socket: counts pushes and their latency until told to stop.

@@ -2,7 +2,7 @@
 //! Devices publish the same JSON at QoS 1 (the PUBACK is the ack, `inflight` caps
 //! unacknowledged publishes), apps subscribe to every device's topic at QoS 0.
 
-use crate::fanout::{Outcome, Shape};
+use crate::fanout::{self, Outcome, Shape};
 use crate::proc::{CpuMeter, pid_of};
 use crate::setup::{Fleet, sent_at, update};
 use crate::stats::{Clock, Counters, Latency};
@@ -101,27 +101,7 @@ pub async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
     }
     sleep_until(deadline).await;
     let cpu = meter.stop();
-    for t in tasks {
-        let _ = t.await;
-    }
-    let owed = counters.acked_total.get() * shape.apps as u64;
-    let settle = Instant::now() + Duration::from_secs(3);
-    while counters.delivered_total.get() < owed && Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = stop_tx.send(true);
-    let mut latency = Latency::default();
-    for a in apps {
-        if let Ok(h) = a.await {
-            latency.merge(&h);
-        }
-    }
-    Ok(Outcome {
-        counters,
-        latency,
-        secs: shape.duration.as_secs_f64(),
-        cpu: (cpu[0], cpu[1]),
-    })
+    Ok(fanout::finish(tasks, apps, stop_tx, counters, shape, cpu).await)
 }
 
 fn clock_id() -> i64 {
