@@ -107,6 +107,15 @@ impl Forwarded {
     }
 }
 
+/// An update pushed to the apps watching a device (and to a DIY device's own socket).
+#[derive(serde::Serialize)]
+struct Push<'a> {
+    action: &'static str,
+    deviceid: &'a str,
+    apikey: &'a str,
+    params: &'a Map<String, Value>,
+}
+
 /// The text form of a sequence, for matching a device's answer to its command.
 pub fn sequence_key(v: &Value) -> String {
     match v {
@@ -301,17 +310,24 @@ impl DeviceApi {
         except: Option<u64>,
     ) -> Reply {
         let id = req.deviceid.as_str();
+        // Serialised straight from the params (no copy into a `Value`), then the params
+        // move into the write; the push goes out only once the write committed.
+        let push = Push {
+            action: "update",
+            deviceid: id,
+            apikey: owner,
+            params: &params,
+        };
+        let frame = Utf8Bytes::from(serde_json::to_string(&push).unwrap_or_default());
         let write = StateWrite::Merge {
             deviceid: id.to_owned(),
-            params: params.clone(),
+            params,
             at: Millis::now(),
             seen: req.sender == Sender::Device,
         };
         if !self.writer.commit(write).await {
             return Reply::plain(req.echo.error(ErrorCode::Internal));
         }
-        let push = json!({"action": "update", "deviceid": id, "apikey": owner, "params": params});
-        let frame = Utf8Bytes::from(push.to_string());
         self.hub.push(id, owner, &frame, except);
         if req.sender == Sender::App && !req.deviceid.is_indie() {
             self.hub.send_to_device(id, &frame);
