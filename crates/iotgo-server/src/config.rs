@@ -96,7 +96,8 @@ pub struct Config {
     pub max_params_depth: usize,
     /// Most keys and array items (over the whole tree) accepted in Device API params.
     pub max_params_keys: usize,
-    /// How long device writes are collected before they are committed in one transaction.
+    /// How long device writes are collected before they are committed in one transaction;
+    /// 0: commit at once what queued while the previous commit ran.
     pub commit_window_ms: u64,
     /// Most points one history answer holds (`IOTGO_HISTORY_MAX_POINTS`); `bucket=auto`
     /// picks buckets wide enough to stay under it.
@@ -131,7 +132,7 @@ impl Default for Config {
             ws_queue_len: 64,
             max_params_depth: 8,
             max_params_keys: 256,
-            commit_window_ms: 2,
+            commit_window_ms: 0,
             history_max_points: 1000,
             history_retention_days: 365,
         }

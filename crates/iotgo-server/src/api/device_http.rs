@@ -65,6 +65,7 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let (deviceid, from_device) = (req.deviceid.clone(), req.sender == Sender::Device);
     let reply = match api.handle(req, &raw, None).await {
         Outcome::Done(reply) => reply,
+        Outcome::Committing(c) => c.finish(api).await,
         Outcome::Forwarded(f) => f.finish().await,
     };
     if let (true, Some(owner)) = (from_device, &reply.owner) {

@@ -7,9 +7,15 @@
 //! `{"action":"subscribe", "apikey"|"jwt", …}` subscribes a socket to all of a user's
 //! devices, and every connection has a bounded outgoing queue, a first-frame timeout and
 //! an idle timeout (pings keep a healthy peer talking).
+//!
+//! A connection pipelines its updates: while an update waits for its group commit, the
+//! next frames are read and queued too (up to `PIPELINE`), so one busy device fills a
+//! batch with several updates and its acks leave with one write. Answers keep the order
+//! of the requests: any other request first waits for the updates before it (a `query`
+//! then reads what they wrote).
 
 use crate::app::AppState;
-use crate::device::{DeviceApi, Outcome, Reply};
+use crate::device::{Committing, DeviceApi, Outcome, Reply};
 use crate::hub::Peer;
 use axum::Router;
 use axum::extract::State;
@@ -20,7 +26,7 @@ use futures_util::{SinkExt, StreamExt};
 use iotgo_protocol::message::{indie_answer, kind};
 use iotgo_protocol::{ApiKey, Echo, ErrorCode, Kind, Request};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -46,6 +52,18 @@ const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Most queued messages written with one flush.
 const WRITE_BATCH: usize = 64;
+/// Most updates of one connection waiting for their commit; past it the socket is not
+/// read until the oldest is answered.
+const PIPELINE: usize = 32;
+
+/// An update of this connection waiting for its commit, with what its answer needs.
+struct Pending {
+    committing: Committing,
+    deviceid: String,
+    from_device: bool,
+    /// The sender is an indie device: its answer keeps the firmware's quirks.
+    indie_sender: bool,
+}
 
 /// One connection's registrations; dropping it unregisters everything, whatever way the
 /// connection ends, and marks the devices it held offline.
@@ -58,6 +76,8 @@ struct Connection {
     watching: HashSet<String>,
     /// Users whose devices this (app) socket watches.
     users: HashSet<String>,
+    /// Updates waiting for their commit, oldest first.
+    pending: VecDeque<Pending>,
 }
 
 impl Drop for Connection {
@@ -110,6 +130,7 @@ async fn run(state: AppState, socket: WebSocket) {
         bound: HashSet::new(),
         watching: HashSet::new(),
         users: HashSet::new(),
+        pending: VecDeque::new(),
     };
     let idle = config.ws_idle_timeout.max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 2, idle / 2);
@@ -118,7 +139,7 @@ async fn run(state: AppState, socket: WebSocket) {
     let mut last_heard = Instant::now();
     let polite = loop {
         tokio::select! {
-            msg = stream.next() => {
+            msg = stream.next(), if conn.pending.len() < PIPELINE => {
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(text))) => {
@@ -129,6 +150,9 @@ async fn run(state: AppState, socket: WebSocket) {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break true,
                 }
+            }
+            ok = conn.oldest_committed(), if !conn.pending.is_empty() => {
+                conn.complete_oldest(ok).await;
             }
             _ = peer.killed() => break false,
             _ = shutdown.changed() => break true,
@@ -161,6 +185,7 @@ impl Connection {
             return;
         };
         if raw.get("action").and_then(Value::as_str) == Some("subscribe") {
+            self.drain().await;
             let answer = self.subscribe(&raw).await;
             return self.send(&answer);
         }
@@ -171,19 +196,60 @@ impl Connection {
         }
     }
 
+    /// Resolves when the oldest pending update's batch ended (true: committed).
+    async fn oldest_committed(&mut self) -> bool {
+        match self.pending.front_mut() {
+            Some(p) => p.committing.committed().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Answers and pushes the oldest pending update, whose batch ended.
+    async fn complete_oldest(&mut self, ok: bool) {
+        if let Some(p) = self.pending.pop_front() {
+            let reply = p.committing.complete(&self.state.devices, ok);
+            self.finish(&p.deviceid, p.from_device, p.indie_sender, reply)
+                .await;
+        }
+    }
+
+    /// Answers every pending update, in order.
+    async fn drain(&mut self) {
+        while let Some(p) = self.pending.front_mut() {
+            let ok = p.committing.committed().await;
+            self.complete_oldest(ok).await;
+        }
+    }
+
     async fn request(&mut self, raw: Map<String, Value>) {
         let api = self.state.devices.clone();
         let from_device = DeviceApi::from_device(&raw);
+        let indie_sender = from_device && is_indie(&raw);
         let req = match Request::parse(&raw, &api.limits) {
             Ok(req) => req,
             Err(answer) => {
-                return self.send(&self.for_sender(from_device, &raw, answer.to_value()));
+                self.drain().await;
+                return self.send(&for_sender(indie_sender, answer.to_value()));
             }
         };
+        if !matches!(req.action, iotgo_protocol::Action::Update(_)) {
+            self.drain().await;
+        }
         let deviceid = req.deviceid.as_str().to_owned();
         match api.handle(req, &raw, Some(self.peer.id())).await {
-            Outcome::Done(reply) => self.finish(&deviceid, from_device, &raw, reply).await,
+            Outcome::Committing(committing) => self.pending.push_back(Pending {
+                committing,
+                deviceid,
+                from_device,
+                indie_sender,
+            }),
+            Outcome::Done(reply) => {
+                self.drain().await;
+                self.finish(&deviceid, from_device, indie_sender, reply)
+                    .await
+            }
             Outcome::Forwarded(forwarded) => {
+                self.drain().await;
                 // Only apps' commands are forwarded: subscribe now, answer when the device does.
                 self.watch(&deviceid);
                 let peer = self.peer.clone();
@@ -199,10 +265,10 @@ impl Connection {
         &mut self,
         deviceid: &str,
         from_device: bool,
-        raw: &Map<String, Value>,
+        indie_sender: bool,
         reply: Reply,
     ) {
-        self.send(&self.for_sender(from_device, raw, reply.answer));
+        self.send(&for_sender(indie_sender, reply.answer));
         let Some(owner) = reply.owner else { return };
         if from_device {
             self.bound.insert(deviceid.to_owned());
@@ -216,20 +282,6 @@ impl Connection {
     fn watch(&mut self, deviceid: &str) {
         if self.watching.insert(deviceid.to_owned()) {
             self.state.devices.hub.watch(deviceid, &self.peer);
-        }
-    }
-
-    /// Answers to indie devices keep the original's firmware quirks.
-    fn for_sender(&self, from_device: bool, raw: &Map<String, Value>, answer: Value) -> Value {
-        let indie = raw
-            .get("deviceid")
-            .and_then(Value::as_str)
-            .and_then(|d| iotgo_protocol::DeviceId::parse(d).ok())
-            .is_some_and(|d| d.is_indie());
-        if from_device && indie {
-            indie_answer(answer)
-        } else {
-            answer
         }
     }
 
@@ -273,5 +325,22 @@ impl Connection {
             Ok(_) => Err(ErrorCode::Forbidden),
             Err(_) => Err(ErrorCode::Internal),
         }
+    }
+}
+
+/// Whether a request names an indie device.
+fn is_indie(raw: &Map<String, Value>) -> bool {
+    raw.get("deviceid")
+        .and_then(Value::as_str)
+        .and_then(|d| iotgo_protocol::DeviceId::parse(d).ok())
+        .is_some_and(|d| d.is_indie())
+}
+
+/// Answers to indie devices keep the original's firmware quirks.
+fn for_sender(indie_sender: bool, answer: Value) -> Value {
+    if indie_sender {
+        indie_answer(answer)
+    } else {
+        answer
     }
 }

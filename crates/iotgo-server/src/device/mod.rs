@@ -18,8 +18,8 @@ use crate::hub::Hub;
 use crate::store::{Millis, StateWrite, Store};
 use axum::extract::ws::Utf8Bytes;
 use iotgo_protocol::message::{indie_command, sender};
-use iotgo_protocol::{Action, Answer, Echo, ErrorCode, Limits, Request, Sender};
-use serde_json::{Map, Value, json};
+use iotgo_protocol::{Action, Answer, DeviceId, Echo, ErrorCode, Limits, Request, Sender};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,8 +66,58 @@ impl Reply {
 pub enum Outcome {
     /// The answer is ready.
     Done(Reply),
+    /// An update is queued in the group commit; it is answered and pushed once its batch
+    /// committed ([`Committing`]). A transport may read the connection's next requests
+    /// meanwhile: commits complete in the order updates were queued.
+    Committing(Committing),
     /// A command was forwarded to an indie device; await [`Forwarded::finish`].
     Forwarded(Box<Forwarded>),
+}
+
+/// An update queued in the group commit, waiting for its batch to commit.
+pub struct Committing {
+    wait: oneshot::Receiver<bool>,
+    deviceid: DeviceId,
+    echo: Echo,
+    owner: Arc<str>,
+    /// The push, serialised once for every watcher.
+    frame: Utf8Bytes,
+    /// An app updated a DIY device: the device's own socket gets the push too.
+    to_device: bool,
+    /// The sending socket, never echoed its own update.
+    except: Option<u64>,
+}
+
+impl Committing {
+    /// Resolves once the update's batch ended: true when it committed. Cancel-safe: the
+    /// update stays queued and this can be awaited again.
+    pub async fn committed(&mut self) -> bool {
+        (&mut self.wait).await.unwrap_or(false)
+    }
+
+    /// After [`Committing::committed`] said `ok`: pushes a committed update to the
+    /// device's watchers (and, when an app sent it, to the device's own socket: two-way
+    /// for every device) and gives the answer.
+    pub fn complete(self, api: &DeviceApi, ok: bool) -> Reply {
+        if !ok {
+            return Reply::plain(self.echo.error(ErrorCode::Internal));
+        }
+        let id = self.deviceid.as_str();
+        api.hub.push(id, &self.owner, &self.frame, self.except);
+        if self.to_device {
+            api.hub.send_to_device(id, &self.frame);
+        }
+        Reply {
+            answer: self.echo.ok().to_value(),
+            owner: Some(self.owner),
+        }
+    }
+
+    /// Waits for the commit, then completes.
+    pub async fn finish(mut self, api: &DeviceApi) -> Reply {
+        let ok = self.committed().await;
+        self.complete(api, ok)
+    }
 }
 
 /// An app's update forwarded to an indie device, waiting for the device's answer.
@@ -99,8 +149,11 @@ impl Forwarded {
                 owner: Some(self.owner),
             };
         }
+        let owner = self.owner.clone();
         let mut reply = api
-            .apply_update(&self.req, self.params, &self.owner, self.except)
+            .submit_update(self.req, self.params, owner, self.except)
+            .await
+            .finish(&api)
             .await;
         reply.owner = Some(self.owner);
         reply
@@ -195,46 +248,53 @@ impl DeviceApi {
     /// indie devices), `except` the sending socket (never echoed its own update).
     pub async fn handle(
         self: &Arc<Self>,
-        req: Request,
+        mut req: Request,
         raw: &Map<String, Value>,
         except: Option<u64>,
     ) -> Outcome {
-        let id = req.deviceid.as_str();
-        let reply = match &req.action {
+        let reply = match &mut req.action {
+            Action::Update(params) => {
+                let params = std::mem::take(params);
+                return self.update(req, params, raw, except).await;
+            }
             Action::Date => Reply::plain(Answer {
                 date: Some(Millis::now().iso()),
                 ..req.echo.ok()
             }),
             Action::Register => self.register(&req).await,
-            Action::Query(names) => match self.authorise(&req).await {
-                Err(answer) => Reply::plain(answer),
-                Ok(owner) => self.query(&req, names, owner).await,
-            },
-            Action::Update(params) => match self.authorise(&req).await {
-                Err(answer) => Reply::plain(answer),
-                Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
-                    return self.forward(req.clone(), raw, params.clone(), owner, except);
+            Action::Query(names) => {
+                let names = std::mem::take(names);
+                match self.authorise(&req).await {
+                    Err(answer) => Reply::plain(answer),
+                    Ok(owner) => self.query(&req, &names, owner).await,
                 }
-                Ok(owner) => {
-                    let mut reply = self
-                        .apply_update(&req, params.clone(), &owner, except)
-                        .await;
-                    if reply.answer.get("error") == Some(&json!(0)) {
-                        reply.owner = Some(owner);
-                    }
-                    reply
-                }
-            },
+            }
         };
-        // A device's own update wrote its last-seen time with the merge.
-        let seen_written = matches!(req.action, Action::Update(_));
-        if req.sender == Sender::Device && reply.owner.is_some() && !seen_written {
+        // (A device's own update writes its last-seen time with the merge.)
+        if req.sender == Sender::Device && reply.owner.is_some() {
             self.writer.record(StateWrite::Seen {
-                deviceid: id.to_owned(),
+                deviceid: req.deviceid.as_str().to_owned(),
                 at: Millis::now(),
             });
         }
         Outcome::Done(reply)
+    }
+
+    /// An update: refused, forwarded (an app's command to an indie device) or queued.
+    async fn update(
+        self: &Arc<Self>,
+        req: Request,
+        params: Map<String, Value>,
+        raw: &Map<String, Value>,
+        except: Option<u64>,
+    ) -> Outcome {
+        match self.authorise(&req).await {
+            Err(answer) => Outcome::Done(Reply::plain(answer)),
+            Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
+                self.forward(req, raw, params, owner, except)
+            }
+            Ok(owner) => Outcome::Committing(self.submit_update(req, params, owner, except).await),
+        }
     }
 
     /// The owner when the request's apikey owns the device, else the 403 (or 500) answer.
@@ -300,22 +360,21 @@ impl DeviceApi {
         }
     }
 
-    /// Commits an update, then pushes it to the device's watchers (and, when an app sent
-    /// it, to the device's own socket: two-way for every device).
-    async fn apply_update(
+    /// Queues an update in the group commit; its push goes out once it committed.
+    async fn submit_update(
         &self,
-        req: &Request,
+        req: Request,
         params: Map<String, Value>,
-        owner: &str,
+        owner: Arc<str>,
         except: Option<u64>,
-    ) -> Reply {
+    ) -> Committing {
         let id = req.deviceid.as_str();
         // Serialised straight from the params (no copy into a `Value`), then the params
-        // move into the write; the push goes out only once the write committed.
+        // move into the write.
         let push = Push {
             action: "update",
             deviceid: id,
-            apikey: owner,
+            apikey: &owner,
             params: &params,
         };
         let frame = Utf8Bytes::from(serde_json::to_string(&push).unwrap_or_default());
@@ -325,14 +384,16 @@ impl DeviceApi {
             at: Millis::now(),
             seen: req.sender == Sender::Device,
         };
-        if !self.writer.commit(write).await {
-            return Reply::plain(req.echo.error(ErrorCode::Internal));
+        let wait = self.writer.submit(write).await;
+        Committing {
+            wait,
+            to_device: req.sender == Sender::App && !req.deviceid.is_indie(),
+            deviceid: req.deviceid,
+            echo: req.echo,
+            owner,
+            frame,
+            except,
         }
-        self.hub.push(id, owner, &frame, except);
-        if req.sender == Sender::App && !req.deviceid.is_indie() {
-            self.hub.send_to_device(id, &frame);
-        }
-        Reply::plain(req.echo.ok())
     }
 
     fn forward(

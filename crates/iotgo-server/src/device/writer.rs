@@ -1,7 +1,8 @@
 //! The device writer: group commit of device state and presence.
 //!
-//! Handlers queue writes here; one task collects them for a short window (or until a batch
-//! is full), applies them in one transaction and then wakes every waiter. A device is
+//! Handlers queue writes here; one task takes every write queued (while the previous
+//! commit ran, or within an optional window), up to a full batch, applies them in one
+//! transaction and then wakes every waiter. A device is
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
@@ -46,17 +47,23 @@ impl Writer {
         (Writer { tx, stale }, task)
     }
 
-    /// Queues a write and waits until it is committed; false when it failed.
-    pub async fn commit(&self, write: StateWrite) -> bool {
+    /// Queues a write (waiting while the queue is full); the receiver resolves with true
+    /// once the write is committed, false (or an error) when it failed.
+    pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<bool> {
         let (done, wait) = oneshot::channel();
         let job = Job {
             write,
             done: Some(done),
         };
-        if self.tx.send(job).await.is_err() {
-            return false;
-        }
-        wait.await.unwrap_or(false)
+        // When the writer is gone the job, and with it `done`, is dropped: `wait` then
+        // resolves with an error, which reads as a failed write.
+        let _ = self.tx.send(job).await;
+        wait
+    }
+
+    /// Queues a write and waits until it is committed; false when it failed.
+    pub async fn commit(&self, write: StateWrite) -> bool {
+        self.submit(write).await.await.unwrap_or(false)
     }
 
     /// Queues a write nobody waits for (last-seen times); dropped when the queue is full.
@@ -91,10 +98,14 @@ async fn run(
             writes.push(job.write);
             waiters.extend(job.done);
             if writes.len() < MAX_BATCH {
-                next = tokio::time::timeout_at(deadline, rx.recv())
-                    .await
-                    .ok()
-                    .flatten();
+                next = match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(_) if window.is_zero() => None,
+                    Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .ok()
+                        .flatten(),
+                };
             }
         }
         for id in lock(&stale).drain(..) {

@@ -248,3 +248,55 @@ async fn the_newest_socket_of_a_device_wins() {
     assert_eq!(web.recv().await["params"], json!({"online": false}));
     web_device_until(&app, &me, &id, |d| d["online"] == false).await;
 }
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_and_a_query_sees_every_update() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    let other = owner(&app, "b@example.com").await;
+    let id = device(&app, &me, "00").await;
+    let k = me.apikey.clone();
+    let mut web = Ws::connect(&app).await;
+    assert_eq!(web.call(query(&id, &k, Some("web"))).await["error"], 0);
+
+    // 40 updates, one of them refused, and a query, all sent before reading any answer:
+    // more than the server keeps in flight per connection, so reading pauses and resumes.
+    let mut dev = Ws::connect(&app).await;
+    let refused = 20;
+    for n in 0..40 {
+        let key = if n == refused { &other.apikey } else { &k };
+        dev.send(json!({"action": "update", "deviceid": id, "apikey": key,
+            "params": {"n": n}, "sequence": n.to_string()}))
+            .await;
+    }
+    dev.send(
+        json!({"action": "query", "deviceid": id, "apikey": k, "params": ["n"],
+        "sequence": "q"}),
+    )
+    .await;
+    for n in 0..40 {
+        let a = dev.recv().await;
+        let error = if n == refused { 403 } else { 0 };
+        assert_eq!(
+            (a["sequence"].clone(), a["error"].clone()),
+            (json!(n.to_string()), json!(error)),
+            "{a}"
+        );
+    }
+    let a = dev.recv().await;
+    assert_eq!(
+        (a["sequence"].clone(), a["params"].clone()),
+        (json!("q"), json!({"n": 39}))
+    );
+
+    // The app got every accepted update, in order (and the device's sysmsg among them).
+    let mut seen = Vec::new();
+    while seen.len() < 39 {
+        let push = web.recv().await;
+        if push["action"] == "update" {
+            seen.push(push["params"]["n"].as_i64().unwrap());
+        }
+    }
+    let expected: Vec<i64> = (0..40).filter(|n| *n != refused).collect();
+    assert_eq!(seen, expected);
+}
