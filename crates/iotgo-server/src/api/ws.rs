@@ -98,13 +98,14 @@ impl Drop for Connection {
 
 async fn run(state: AppState, socket: WebSocket) {
     let config = state.config.clone();
-    let (peer, mut queue) = state.devices.hub.peer(config.ws_queue_len);
+    let (peer, queue) = state.devices.hub.peer(config.ws_queue_len);
     let mut shutdown = state.devices.hub.shutdown_signal();
     let (mut sink, mut stream) = socket.split();
     // The writer owns the sink: a client that stops reading blocks only this task. What
     // is already queued goes out with one flush (one syscall for a burst of pushes).
     let mut writer = tokio::spawn(async move {
-        'out: while let Some(msg) = queue.recv().await {
+        'out: loop {
+            let msg = queue.recv().await;
             let mut close = matches!(msg, Message::Close(_));
             let mut next = Some(msg);
             let mut batched = 0;
@@ -114,7 +115,7 @@ async fn run(state: AppState, socket: WebSocket) {
                 }
                 batched += 1;
                 if !close && batched < WRITE_BATCH {
-                    next = queue.try_recv().ok();
+                    next = queue.try_recv();
                     close = matches!(next, Some(Message::Close(_)));
                 }
             }
@@ -144,7 +145,9 @@ async fn run(state: AppState, socket: WebSocket) {
                 match msg {
                     Some(Ok(Message::Text(text))) => {
                         first_seen = true;
-                        conn.on_text(&text).await;
+                        // Boxed, as every rarely running await of this loop: the task of
+                        // an idle connection then holds only what waiting needs.
+                        Box::pin(conn.on_text(&text)).await;
                     }
                     Some(Ok(Message::Binary(_))) => first_seen = true,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -152,7 +155,7 @@ async fn run(state: AppState, socket: WebSocket) {
                 }
             }
             ok = conn.oldest_committed(), if !conn.pending.is_empty() => {
-                conn.complete_oldest(ok).await;
+                Box::pin(conn.complete_oldest(ok)).await;
             }
             _ = peer.killed() => break false,
             _ = shutdown.changed() => break true,
@@ -186,7 +189,7 @@ impl Connection {
         };
         if raw.get("action").and_then(Value::as_str) == Some("subscribe") {
             self.drain().await;
-            let answer = self.subscribe(&raw).await;
+            let answer = Box::pin(self.subscribe(&raw)).await;
             return self.send(&answer);
         }
         match kind(&raw) {

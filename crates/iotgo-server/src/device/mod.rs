@@ -264,12 +264,14 @@ impl DeviceApi {
                 date: Some(Millis::now().iso()),
                 ..req.echo.ok()
             }),
-            Action::Register => self.register(&req).await,
+            // The rare requests that read the database are boxed, so a connection's task
+            // stays small while idle (see `api::ws`).
+            Action::Register => Box::pin(self.register(&req)).await,
             Action::Query(names) => {
                 let names = std::mem::take(names);
                 match self.authorise(&req).await {
                     Err(answer) => Reply::plain(answer),
-                    Ok(owner) => self.query(&req, &names, owner).await,
+                    Ok(owner) => Box::pin(self.query(&req, &names, owner)).await,
                 }
             }
         };

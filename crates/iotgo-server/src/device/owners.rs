@@ -30,7 +30,9 @@ impl Owners {
         if let Some(owner) = self.read().get(deviceid) {
             return Ok(Some(owner.clone()));
         }
-        let owner = self.store.owner_of(deviceid).await?;
+        // Boxed: the query's future is large, and a connection's task would otherwise
+        // carry its size for its whole life (see `api::ws`).
+        let owner = Box::pin(self.store.owner_of(deviceid)).await?;
         Ok(owner.map(|o| {
             let o: Arc<str> = o.into();
             self.write().insert(deviceid.to_owned(), o.clone());

@@ -2,59 +2,20 @@
 //! device's answer.
 //!
 //! Every WebSocket connection is a [`Peer`] with a bounded queue of outgoing messages.
-//! The hub hands messages over with `try_send` only: it never waits on a socket, and a
-//! peer whose queue is full is told to disconnect. A push is serialised once and the same
+//! The hub only queues messages: it never waits on a socket, and a peer whose queue is
+//! full is told to disconnect. A push is serialised once and the same
 //! bytes are queued for every watcher. The hub lives in `AppState`; there are no statics.
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::{oneshot, watch};
 
-/// One WebSocket connection, as the hub sees it: cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Peer {
-    id: u64,
-    tx: mpsc::Sender<Message>,
-    kill: Arc<Notify>,
-}
+mod peer;
 
-impl Peer {
-    /// This connection's id, unique within the process.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Queues a message; a full queue means the client stopped reading: it is cut off.
-    pub fn send(&self, msg: Message) -> bool {
-        match self.tx.try_send(msg) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::debug!(peer = self.id, "outgoing queue full, disconnecting");
-                self.kill();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Queues a text frame.
-    pub fn send_text(&self, frame: &Utf8Bytes) -> bool {
-        self.send(Message::Text(frame.clone()))
-    }
-
-    /// Tells the connection's task to close.
-    pub fn kill(&self) {
-        self.kill.notify_one();
-    }
-
-    /// Resolves when the connection was told to close.
-    pub async fn killed(&self) {
-        self.kill.notified().await
-    }
-}
+pub use peer::{Outbox, Peer};
 
 /// What binding a device to a socket did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +65,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
     if let Some(v) = list.get_mut(key) {
-        v.retain(|p| p.id != id);
+        v.retain(|p| p.id() != id);
         if v.is_empty() {
             list.remove(key);
         }
@@ -113,15 +74,8 @@ fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
 
 impl Hub {
     /// A new connection with an outgoing queue of `queue_len` messages.
-    pub fn peer(&self, queue_len: usize) -> (Peer, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(queue_len.max(1));
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let peer = Peer {
-            id,
-            tx,
-            kill: Arc::new(Notify::new()),
-        };
-        (peer, rx)
+    pub fn peer(&self, queue_len: usize) -> (Peer, Outbox) {
+        peer::pair(self.next_id.fetch_add(1, Ordering::Relaxed), queue_len)
     }
 
     /// Makes `peer` the socket of `deviceid`.
@@ -129,7 +83,7 @@ impl Hub {
         let mut inner = lock(&self.inner);
         match inner.devices.insert(deviceid.to_owned(), peer.clone()) {
             None => Bind::New,
-            Some(old) if old.id == peer.id => Bind::Already,
+            Some(old) if old.id() == peer.id() => Bind::Already,
             Some(old) => {
                 old.kill();
                 Bind::Replaced
@@ -140,7 +94,11 @@ impl Hub {
     /// Releases `deviceid` if `peer_id` still holds it; true when it did.
     pub fn unbind_device(&self, deviceid: &str, peer_id: u64) -> bool {
         let mut inner = lock(&self.inner);
-        if inner.devices.get(deviceid).is_some_and(|p| p.id == peer_id) {
+        if inner
+            .devices
+            .get(deviceid)
+            .is_some_and(|p| p.id() == peer_id)
+        {
             inner.devices.remove(deviceid);
             true
         } else {
@@ -166,7 +124,7 @@ impl Hub {
     pub fn watch(&self, deviceid: &str, peer: &Peer) {
         let mut inner = lock(&self.inner);
         let list = inner.watchers.entry(deviceid.to_owned()).or_default();
-        if !list.iter().any(|p| p.id == peer.id) {
+        if !list.iter().any(|p| p.id() == peer.id()) {
             list.push(peer.clone());
         }
     }
@@ -175,7 +133,7 @@ impl Hub {
     pub fn watch_user(&self, owner: &str, peer: &Peer) {
         let mut inner = lock(&self.inner);
         let list = inner.users.entry(owner.to_owned()).or_default();
-        if !list.iter().any(|p| p.id == peer.id) {
+        if !list.iter().any(|p| p.id() == peer.id()) {
             list.push(peer.clone());
         }
     }
@@ -218,10 +176,10 @@ impl Hub {
         let mut sent: Vec<u64> = Vec::new();
         let all = inner.watchers.get(deviceid).into_iter().flatten();
         for p in all.chain(inner.users.get(owner).into_iter().flatten()) {
-            if Some(p.id) == except || sent.contains(&p.id) {
+            if Some(p.id()) == except || sent.contains(&p.id()) {
                 continue;
             }
-            sent.push(p.id);
+            sent.push(p.id());
             p.send_text(frame);
         }
     }
