@@ -9,12 +9,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of the system allocator: the realtime path allocates small, short-lived
-/// buffers per message, and glibc's malloc cost about a fifth of the server's CPU there
-/// (see bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "iotgo",
