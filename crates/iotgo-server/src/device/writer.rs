@@ -6,11 +6,6 @@
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
-//! On SQLite the batch's `fsync` is not waited for in line: a second task syncs the WAL
-//! and then acks every batch committed before the sync began, while the writer already
-//! applies the next batch (`store::durable`). On PostgreSQL a batch is acked when its
-//! commit returns.
-//!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
@@ -94,14 +89,6 @@ async fn run(
     stale: Arc<Mutex<Vec<String>>>,
 ) {
     let mut cache = StateCache::new();
-    let (syncer, sync_task) = if store.defers_sync() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Some(tx), Some(tokio::spawn(sync(store.clone(), rx))))
-    } else {
-        (None, None)
-    };
-    // Stopping the writer stops its syncer (its batches were never acked).
-    let _stop_sync = sync_task.map(AbortOnDrop);
     let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -135,52 +122,8 @@ async fn run(
             }
         };
         writes.clear();
-        let waiting = std::mem::replace(&mut waiters, Vec::with_capacity(MAX_BATCH));
-        match &syncer {
-            Some(syncer) if ok => {
-                // The syncer only stops when this task does.
-                let _ = syncer.send(waiting);
-            }
-            _ => ack(waiting, ok),
+        for done in waiters.drain(..) {
+            let _ = done.send(ok);
         }
-    }
-}
-
-fn ack(waiters: Vec<oneshot::Sender<bool>>, ok: bool) {
-    for done in waiters {
-        let _ = done.send(ok);
-    }
-}
-
-/// Syncs the WAL for the batches committed so far, then acks them; the batches that
-/// commit meanwhile share the next sync.
-async fn sync(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<oneshot::Sender<bool>>>) {
-    while let Some(first) = rx.recv().await {
-        let mut batches = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batches.push(more);
-        }
-        let store = store.clone();
-        let synced = tokio::task::spawn_blocking(move || store.sync_wal()).await;
-        let ok = match synced {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "syncing the database's WAL failed");
-                false
-            }
-            Err(_) => false,
-        };
-        for waiters in batches {
-            ack(waiters, ok);
-        }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -9,7 +9,6 @@
 //! (no `SQLITE_BUSY` between our own writers) while reads use several.
 
 mod devices;
-mod durable;
 mod filter;
 mod history;
 mod licenses;
@@ -26,8 +25,7 @@ pub use state::{StateCache, StateWrite};
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 /// Which database a [`Store`] talks to.
@@ -71,8 +69,6 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    /// SQLite's database file, whose WAL the device writer syncs itself (`durable`).
-    db_file: Option<Arc<PathBuf>>,
 }
 
 impl Store {
@@ -92,7 +88,6 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
-                db_file: None,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
@@ -125,17 +120,11 @@ impl Store {
         };
         let write = pool(1).await.context("cannot open the SQLite database")?;
         let read = pool(4).await.context("cannot open the SQLite database")?;
-        let mut store = Store {
+        Ok(Store {
             read,
             write,
             backend: Backend::Sqlite,
-            db_file: None,
-        };
-        store.db_file = durable::database_file(&store)
-            .await
-            .context("cannot read the SQLite database's file name")?
-            .map(Arc::new);
-        Ok(store)
+        })
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {

@@ -14,8 +14,7 @@ use super::history::{self, HistoryRow, history_rows};
 use super::{Backend, Millis, Store, StoreResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, Connection, Transaction};
+use sqlx::{Any, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// One change to a device's row.
@@ -141,16 +140,13 @@ impl Store {
     /// `cache` (devices not in it are read first).
     ///
     /// When the batch fails, the devices it touched are dropped from `cache`, so their
-    /// params are read again from what was committed. When [`Store::defers_sync`], the
-    /// batch is durable only after a later [`Store::sync_wal`].
+    /// params are read again from what was committed.
     pub async fn apply_state(
         &self,
         writes: &[StateWrite],
         cache: &mut StateCache,
     ) -> StoreResult<()> {
-        let mut conn = self.batch_connection().await?;
-        let result = self.apply_batch(&mut conn, writes, cache).await;
-        self.end_batch(conn).await;
+        let result = self.apply_batch(writes, cache).await;
         if result.is_err() {
             for w in writes {
                 cache.remove(w.deviceid());
@@ -159,13 +155,8 @@ impl Store {
         result
     }
 
-    async fn apply_batch(
-        &self,
-        conn: &mut PoolConnection<Any>,
-        writes: &[StateWrite],
-        cache: &mut StateCache,
-    ) -> StoreResult<()> {
-        let mut tx = conn.begin().await?;
+    async fn apply_batch(&self, writes: &[StateWrite], cache: &mut StateCache) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
         for w in writes {
