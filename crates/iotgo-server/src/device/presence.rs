@@ -45,10 +45,16 @@ impl DeviceApi {
         if self.hub.is_connected(deviceid) {
             return;
         }
-        let first = self
-            .lock_seen()
-            .insert(deviceid.to_owned(), Instant::now())
-            .is_none();
+        let first = {
+            let mut seen = self.lock_seen();
+            match seen.get_mut(deviceid) {
+                Some(at) => {
+                    *at = Instant::now();
+                    false
+                }
+                None => seen.insert(deviceid.to_owned(), Instant::now()).is_none(),
+            }
+        };
         if first {
             let write = StateWrite::Online {
                 deviceid: deviceid.to_owned(),
