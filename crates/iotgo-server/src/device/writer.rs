@@ -5,12 +5,16 @@
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
+//! After each batch it folds the recent history into the series-ordered table when enough
+//! has gathered (`Store::fold_history`), so history rows are appended in batches and
+//! sorted in large runs.
+//!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
 //! from the store before the next batch touches them.
 
-use crate::store::{StateCache, StateWrite, Store};
+use crate::store::{FOLD_ROWS, StateCache, StateWrite, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -113,6 +117,10 @@ async fn run(
         writes.clear();
         for done in waiters.drain(..) {
             let _ = done.send(ok);
+        }
+        // After the acks, so the batch that fills the recent history does not wait for it.
+        if let Err(e) = store.fold_history(FOLD_ROWS).await {
+            tracing::error!(error = ?e, "history fold failed");
         }
     }
 }

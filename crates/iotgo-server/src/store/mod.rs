@@ -18,7 +18,7 @@ mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub use history::{Bucket, HistoryRow, RawPoint, history_rows};
+pub use history::{Bucket, FOLD_ROWS, HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
 
