@@ -153,9 +153,10 @@ pub(super) async fn insert(
 }
 
 /// Recent rows at which the device writer folds them into `device_history`. Every query
-/// scans the recent table whole (about a millisecond per field at this size), and each
-/// fold writes the leaf pages of the series it holds once: with a thousand two-field
-/// devices, once per sixteen points of each series instead of once per point.
+/// scans the recent table whole, so this bounds what a query pays for it (a few
+/// milliseconds per chart: `bench/README.md`, "History"); each fold writes the leaf pages
+/// of the series it holds once, so a larger run costs less per row (with a thousand
+/// two-field devices, a fold brings each series 16 points).
 pub const FOLD_ROWS: i64 = 32_768;
 
 /// Rows in the recent table, as far as ids tell (deleted rows in between still count,
