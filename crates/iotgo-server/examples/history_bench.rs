@@ -160,7 +160,12 @@ async fn fill_recent(store: &Store, start: i64) -> anyhow::Result<()> {
     let rows: Vec<HistoryRow> = (0..FOLD_ROWS - 1)
         .map(|i| HistoryRow {
             deviceid: deviceid(i / 2 % DEVICES),
-            field: if i % 2 == 0 { "temperature" } else { "humidity" }.to_owned(),
+            field: if i % 2 == 0 {
+                "temperature"
+            } else {
+                "humidity"
+            }
+            .to_owned(),
             at: Millis(start + SPAN_MS - (FOLD_ROWS - i) * 10),
             ts: None,
             value: 15.0 + (i % 97) as f64 * 0.1,
