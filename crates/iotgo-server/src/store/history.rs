@@ -179,13 +179,17 @@ const FOLD_POSTGRES: &str = "WITH moved AS (DELETE FROM device_history_recent \
      SELECT deviceid, field, at, ts, value FROM moved ORDER BY deviceid, field, at, id";
 
 /// Deletes the history of `deviceid` inside the caller's transaction.
+///
+/// The recent rows go first: on PostgreSQL a fold running at the same time then either
+/// waits for this delete (and moves nothing of the device) or commits first, and the next
+/// statement, reading anew, deletes what it moved.
 pub(super) async fn delete_of_device(
     tx: &mut Transaction<'_, Any>,
     deviceid: &str,
 ) -> StoreResult<()> {
     for sql in [
-        "DELETE FROM device_history WHERE deviceid = $1",
         "DELETE FROM device_history_recent WHERE deviceid = $1",
+        "DELETE FROM device_history WHERE deviceid = $1",
     ] {
         sqlx::query(sql).bind(deviceid).execute(&mut **tx).await?;
     }
@@ -193,15 +197,16 @@ pub(super) async fn delete_of_device(
 }
 
 /// Deletes the history of every device of the user `apikey` inside the caller's
-/// transaction (before the devices themselves go).
+/// transaction (before the devices themselves go); recent rows first, as in
+/// [`delete_of_device`].
 pub(super) async fn delete_of_owner(
     tx: &mut Transaction<'_, Any>,
     apikey: &str,
 ) -> StoreResult<()> {
     for sql in [
-        "DELETE FROM device_history WHERE deviceid IN \
-         (SELECT deviceid FROM devices WHERE apikey = $1)",
         "DELETE FROM device_history_recent WHERE deviceid IN \
+         (SELECT deviceid FROM devices WHERE apikey = $1)",
+        "DELETE FROM device_history WHERE deviceid IN \
          (SELECT deviceid FROM devices WHERE apikey = $1)",
     ] {
         sqlx::query(sql).bind(apikey).execute(&mut **tx).await?;
