@@ -66,8 +66,9 @@ pub struct Common {
     label: Option<String>,
     /// Outgoing messages queued per WebSocket in iotgo (`IOTGO_WS_QUEUE_LEN`) and the
     /// reference server: one app watching a thousand devices flat out needs more than
-    /// iotgo's default of 64.
-    #[arg(long, default_value_t = 4096)]
+    /// iotgo's default of 64 — up to devices × in-flight pushes can be queued at once,
+    /// since iotgo pipelines each device's updates (1,000 × 16).
+    #[arg(long, default_value_t = 16384)]
     ws_queue_len: usize,
     /// Device type of the run: `00` custom (updates keep no history) or `03` temperature &
     /// humidity (each update also appends two history points) — the pair measures what

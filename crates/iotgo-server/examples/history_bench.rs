@@ -3,13 +3,16 @@
 //! a one-device 30-day chart bucketed to 500 points (`bucket=auto`, `history_max_points`
 //! = 500): min/avg/max per bucket of `temperature` and `humidity`.
 //!
+//! The points go into the series-ordered table, and the recent table (which every query
+//! scans whole) is then filled to one row short of a fold: the slowest a query gets.
+//!
 //! ```text
 //! cargo run --release -p iotgo-server --example history_bench -- [POINTS] [DATABASE_URL]
 //! ```
 //! POINTS defaults to 10,000,000; DATABASE_URL to a fresh SQLite file in a temp directory.
 //! A PostgreSQL URL must name an empty database (its tables are created here).
 
-use iotgo_server::store::{Backend, Millis, Store};
+use iotgo_server::store::{Backend, FOLD_ROWS, HistoryRow, Millis, Store};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe};
 use std::time::{Duration, Instant};
@@ -42,9 +45,12 @@ async fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     fill(&pool, backend, points, start).await?;
+    fill_recent(&store, start).await?;
     println!(
-        "{backend:?}: filled {points} points across {DEVICES} devices in {:.1} s",
-        t.elapsed().as_secs_f64()
+        "{backend:?}: filled {points} points across {DEVICES} devices in {:.1} s, \
+         and {} recent ones",
+        t.elapsed().as_secs_f64(),
+        FOLD_ROWS - 1
     );
 
     // What `bucket=auto` picks for 30 days and 500 points: whole seconds.
@@ -146,6 +152,27 @@ async fn fill(pool: &AnyPool, backend: Backend, points: i64, start: i64) -> anyh
         Backend::Sqlite => exec(pool, "ANALYZE").await,
         Backend::Postgres => exec(pool, "VACUUM ANALYZE device_history").await,
     }
+}
+
+/// One row short of a fold in the recent table: the devices' latest points, in the last
+/// minutes of the 30 days, appended as the device writer appends them.
+async fn fill_recent(store: &Store, start: i64) -> anyhow::Result<()> {
+    let rows: Vec<HistoryRow> = (0..FOLD_ROWS - 1)
+        .map(|i| HistoryRow {
+            deviceid: deviceid(i / 2 % DEVICES),
+            field: if i % 2 == 0 {
+                "temperature"
+            } else {
+                "humidity"
+            }
+            .to_owned(),
+            at: Millis(start + SPAN_MS - (FOLD_ROWS - i) * 10),
+            ts: None,
+            value: 15.0 + (i % 97) as f64 * 0.1,
+        })
+        .collect();
+    store.append_history(&rows).await?;
+    Ok(())
 }
 
 async fn exec(pool: &AnyPool, sql: &str) -> anyhow::Result<()> {

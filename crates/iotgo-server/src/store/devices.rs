@@ -237,10 +237,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if row.is_some() {
-            sqlx::query("DELETE FROM device_history WHERE deviceid = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            super::history::delete_of_device(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(row.map(Into::into))

@@ -1,9 +1,21 @@
 //! The history of device data: appended with the state writes, read by range or bucket,
 //! trimmed by the retention sweep.
 //!
-//! One row per kept param per update (`device_history`: deviceid, field, at, ts, value),
-//! so a chart of one field is one range scan of the `(deviceid, field, at, value)` index,
-//! and min/avg/max per bucket are a `GROUP BY` over it on both backends.
+//! One row per kept param per update (deviceid, field, at, ts, value), in two tables:
+//!
+//! - `device_history_recent` takes the device writer's batches. Rows go in by id (rowid
+//!   order on SQLite, a heap append on PostgreSQL), so a batch writes a few pages however
+//!   many devices it holds. The table has no other index: queries scan it whole, which is
+//!   why it is kept small.
+//! - `device_history` holds the rest, with an index on `(deviceid, field, at)` carrying
+//!   `value`, so a chart of one field is one range scan and min/avg/max per bucket a
+//!   `GROUP BY` over it. An insert there lands on the leaf page of its series; one point
+//!   per device per batch wrote a leaf page per device series per batch, most of what
+//!   recording history used to cost the realtime path.
+//!
+//! Once the recent table holds [`FOLD_ROWS`] rows, the writer [folds](Store::fold_history)
+//! them into `device_history` in one run sorted by series: a series' leaf page is then
+//! written once for all its points of the run. Every query reads both tables.
 
 use super::{Backend, Millis, Store, StoreResult};
 use chrono::DateTime;
@@ -101,18 +113,19 @@ struct RowJson<'a> {
     v: f64,
 }
 
-const INSERT_SQLITE: &str = "INSERT INTO device_history (deviceid, field, at, ts, value) \
+const INSERT_SQLITE: &str = "INSERT INTO device_history_recent (deviceid, field, at, ts, value) \
      SELECT json_extract(j.value, '$.d'), json_extract(j.value, '$.f'), \
      json_extract(j.value, '$.a'), json_extract(j.value, '$.t'), json_extract(j.value, '$.v') \
      FROM json_each($1) AS j ORDER BY j.key";
 
-const INSERT_POSTGRES: &str = "INSERT INTO device_history (deviceid, field, at, ts, value) \
+const INSERT_POSTGRES: &str = "INSERT INTO device_history_recent (deviceid, field, at, ts, value) \
      SELECT h.d, h.f, h.a, h.t, h.v FROM ROWS FROM (json_to_recordset($1::json) \
      AS (d text, f text, a bigint, t bigint, v double precision)) \
      WITH ORDINALITY AS h(d, f, a, t, v, n) ORDER BY h.n";
 
-/// Appends `rows` inside the caller's transaction (the device writer's batch), in order:
-/// one statement per [`INSERT_CHUNK`] rows, the rows passed as one JSON array.
+/// Appends `rows` to the recent table inside the caller's transaction (the device writer's
+/// batch), in order: one statement per [`INSERT_CHUNK`] rows, the rows passed as one JSON
+/// array.
 pub(super) async fn insert(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -139,17 +152,113 @@ pub(super) async fn insert(
     Ok(())
 }
 
+/// Recent rows at which the device writer folds them into `device_history`. Every query
+/// scans the recent table whole, so this bounds what a query pays for it (a few
+/// milliseconds per chart: `bench/README.md`, "History"); each fold writes the leaf pages
+/// of the series it holds once, so a larger run costs less per row (with a thousand
+/// two-field devices, a fold brings each series 16 points).
+pub const FOLD_ROWS: i64 = 32_768;
+
+/// Rows in the recent table, as far as ids tell (deleted rows in between still count,
+/// which only makes a fold come early); two index look-ups on both backends.
+const RECENT_ROWS: &str = "SELECT COALESCE(\
+     (SELECT MAX(id) FROM device_history_recent) - \
+     (SELECT MIN(id) FROM device_history_recent) + 1, 0)";
+
+/// SQLite: the fold's copy; the table is then emptied in the same transaction (one
+/// writer connection: nothing else inserts in between).
+const FOLD_SQLITE: &str = "INSERT INTO device_history (deviceid, field, at, ts, value) \
+     SELECT deviceid, field, at, ts, value FROM device_history_recent \
+     ORDER BY deviceid, field, at, id";
+
+/// PostgreSQL: the rows deleted are exactly the rows copied, even with other writers (the
+/// nodes of a cluster) appending or folding at the same time.
+const FOLD_POSTGRES: &str = "WITH moved AS (DELETE FROM device_history_recent \
+     RETURNING deviceid, field, at, ts, value, id) \
+     INSERT INTO device_history (deviceid, field, at, ts, value) \
+     SELECT deviceid, field, at, ts, value FROM moved ORDER BY deviceid, field, at, id";
+
+/// Deletes the history of `deviceid` inside the caller's transaction.
+///
+/// The recent rows go first: on PostgreSQL a fold running at the same time then either
+/// waits for this delete (and moves nothing of the device) or commits first, and the next
+/// statement, reading anew, deletes what it moved.
+pub(super) async fn delete_of_device(
+    tx: &mut Transaction<'_, Any>,
+    deviceid: &str,
+) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM device_history_recent WHERE deviceid = $1",
+        "DELETE FROM device_history WHERE deviceid = $1",
+    ] {
+        sqlx::query(sql).bind(deviceid).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the history of every device of the user `apikey` inside the caller's
+/// transaction (before the devices themselves go); recent rows first, as in
+/// [`delete_of_device`].
+pub(super) async fn delete_of_owner(
+    tx: &mut Transaction<'_, Any>,
+    apikey: &str,
+) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM device_history_recent WHERE deviceid IN \
+         (SELECT deviceid FROM devices WHERE apikey = $1)",
+        "DELETE FROM device_history WHERE deviceid IN \
+         (SELECT deviceid FROM devices WHERE apikey = $1)",
+    ] {
+        sqlx::query(sql).bind(apikey).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Appends `rows` in one transaction (imports, tests and benchmarks; the Device API
-    /// appends through the device writer's batches instead).
+    /// Appends `rows` in one transaction, then folds if the recent table is full (imports,
+    /// tests and benchmarks; the Device API appends through the device writer's batches).
     pub async fn append_history(&self, rows: &[HistoryRow]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         insert(&mut tx, self.backend, rows).await?;
         tx.commit().await?;
+        self.fold_history(FOLD_ROWS).await?;
         Ok(())
     }
 
-    /// The first `limit` points of one field in `[from, to)`, oldest first.
+    /// When the recent table holds at least `min_rows` rows, moves them all into
+    /// `device_history` in one transaction, sorted by series; how many moved. The device
+    /// writer calls it after each batch is acked, with [`FOLD_ROWS`].
+    pub async fn fold_history(&self, min_rows: i64) -> StoreResult<u64> {
+        let recent: i64 = sqlx::query_scalar(RECENT_ROWS)
+            .fetch_one(&self.write)
+            .await?;
+        if recent < min_rows.max(1) {
+            return Ok(0);
+        }
+        let mut tx = self.write.begin().await?;
+        let moved = match self.backend {
+            Backend::Sqlite => {
+                let moved = sqlx::query(FOLD_SQLITE).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM device_history_recent")
+                    .execute(&mut *tx)
+                    .await?;
+                moved
+            }
+            Backend::Postgres => sqlx::query(FOLD_POSTGRES).execute(&mut *tx).await?,
+        };
+        tx.commit().await?;
+        if self.backend == Backend::Postgres {
+            // The deleted rows stay in the heap until vacuumed, and queries scan it whole;
+            // autovacuum would come only after a minute or more of folds.
+            sqlx::raw_sql("VACUUM device_history_recent")
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(moved.rows_affected())
+    }
+
+    /// The first `limit` points of one field in `[from, to)`, oldest first (in the order
+    /// they were recorded when their times are equal).
     pub async fn history_raw(
         &self,
         deviceid: &str,
@@ -157,10 +266,17 @@ impl Store {
         (from, to): (Millis, Millis),
         limit: i64,
     ) -> StoreResult<Vec<RawPoint>> {
+        // Each table gives its first `limit` points; folded rows are older than recent ones.
         let rows: Vec<(i64, Option<i64>, f64)> = sqlx::query_as(
-            "SELECT at, ts, value FROM device_history \
+            "SELECT at, ts, value FROM (\
+             SELECT * FROM (SELECT at, ts, value, 0 AS tier, id FROM device_history \
              WHERE deviceid = $1 AND field = $2 AND at >= $3 AND at < $4 \
-             ORDER BY at, id LIMIT $5",
+             ORDER BY at, id LIMIT $5) AS folded \
+             UNION ALL \
+             SELECT * FROM (SELECT at, ts, value, 1 AS tier, id FROM device_history_recent \
+             WHERE deviceid = $1 AND field = $2 AND at >= $3 AND at < $4 \
+             ORDER BY at, id LIMIT $5) AS recent\
+             ) AS h ORDER BY at, tier, id LIMIT $5",
         )
         .bind(deviceid)
         .bind(field)
@@ -189,10 +305,13 @@ impl Store {
         bucket_ms: i64,
     ) -> StoreResult<Vec<Bucket>> {
         let rows: Vec<(i64, f64, f64, f64, i64)> = sqlx::query_as(
-            "SELECT (at - $3) / $5 AS b, MIN(value), AVG(value), MAX(value), COUNT(*) \
-             FROM device_history \
+            "SELECT (at - $3) / $5 AS b, MIN(value), AVG(value), MAX(value), COUNT(*) FROM (\
+             SELECT at, value FROM device_history \
              WHERE deviceid = $1 AND field = $2 AND at >= $3 AND at < $4 \
-             GROUP BY b ORDER BY b",
+             UNION ALL \
+             SELECT at, value FROM device_history_recent \
+             WHERE deviceid = $1 AND field = $2 AND at >= $3 AND at < $4\
+             ) AS h GROUP BY b ORDER BY b",
         )
         .bind(deviceid)
         .bind(field)
@@ -213,29 +332,40 @@ impl Store {
             .collect())
     }
 
-    /// Deletes up to `limit` rows recorded before `cutoff`, oldest first; how many went.
-    /// The retention sweep calls it until it deletes fewer than `limit`, so no single
-    /// transaction holds the write lock for long.
+    /// Deletes up to `limit` rows recorded before `cutoff`, the folded ones first, oldest
+    /// first; how many went. The retention sweep calls it until it deletes fewer than
+    /// `limit`, so no single transaction holds the write lock for long.
     pub async fn purge_history(&self, cutoff: Millis, limit: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let mut done = 0;
+        for sql in [
             "DELETE FROM device_history WHERE id IN \
              (SELECT id FROM device_history WHERE at < $1 ORDER BY at LIMIT $2)",
-        )
-        .bind(cutoff.0)
-        .bind(limit)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected())
+            "DELETE FROM device_history_recent WHERE id IN \
+             (SELECT id FROM device_history_recent WHERE at < $1 ORDER BY id LIMIT $2)",
+        ] {
+            let left = limit - done as i64;
+            if left <= 0 {
+                break;
+            }
+            let deleted = sqlx::query(sql)
+                .bind(cutoff.0)
+                .bind(left)
+                .execute(&self.write)
+                .await?;
+            done += deleted.rows_affected();
+        }
+        Ok(done)
     }
 
     /// How many history rows a device has (diagnostics and tests).
     pub async fn history_count(&self, deviceid: &str) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM device_history WHERE deviceid = $1")
-                .bind(deviceid)
-                .fetch_one(&self.read)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM device_history WHERE deviceid = $1) + \
+             (SELECT COUNT(*) FROM device_history_recent WHERE deviceid = $1)",
         )
+        .bind(deviceid)
+        .fetch_one(&self.read)
+        .await?)
     }
 }
 

@@ -18,7 +18,7 @@ mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub use history::{Bucket, HistoryRow, RawPoint, history_rows};
+pub use history::{Bucket, FOLD_ROWS, HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
 
@@ -102,27 +102,34 @@ impl Store {
     }
 
     async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
-        let pool = |max| {
+        let pool = |max, cache: &'static str| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(10))
                 // A file database does not drop connections: no ping (a round trip to
                 // the connection's worker thread) before every use.
                 .test_before_acquire(false)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
+                        conn.execute(cache).await?;
                         Ok(())
                     })
                 })
                 .connect(url)
         };
-        let write = pool(1).await.context("cannot open the SQLite database")?;
-        let read = pool(4).await.context("cannot open the SQLite database")?;
+        // The writer's page cache holds a history fold (its sort and the leaf pages it
+        // writes) without spilling to temporary files; readers keep SQLite's default.
+        let write = pool(1, "PRAGMA cache_size = -32768")
+            .await
+            .context("cannot open the SQLite database")?;
+        let read = pool(4, "PRAGMA cache_size = -2000")
+            .await
+            .context("cannot open the SQLite database")?;
         Ok(Store {
             read,
             write,

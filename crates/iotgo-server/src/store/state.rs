@@ -140,12 +140,13 @@ impl Store {
     /// `cache` (devices not in it are read first).
     ///
     /// When the batch fails, the devices it touched are dropped from `cache`, so their
-    /// params are read again from what was committed.
+    /// params are read again from what was committed. Answers how many history rows the
+    /// batch appended.
     pub async fn apply_state(
         &self,
         writes: &[StateWrite],
         cache: &mut StateCache,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<usize> {
         let result = self.apply_batch(writes, cache).await;
         if result.is_err() {
             for w in writes {
@@ -155,7 +156,11 @@ impl Store {
         result
     }
 
-    async fn apply_batch(&self, writes: &[StateWrite], cache: &mut StateCache) -> StoreResult<()> {
+    async fn apply_batch(
+        &self,
+        writes: &[StateWrite],
+        cache: &mut StateCache,
+    ) -> StoreResult<usize> {
         let mut tx = self.write.begin().await?;
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
@@ -205,7 +210,7 @@ impl Store {
         history.retain(|r| existing.contains(r.deviceid.as_str()));
         history::insert(&mut tx, self.backend, &history).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(history.len())
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist.

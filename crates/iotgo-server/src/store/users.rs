@@ -120,13 +120,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(row) = row else { return Ok(None) };
-        sqlx::query(
-            "DELETE FROM device_history WHERE deviceid IN \
-             (SELECT deviceid FROM devices WHERE apikey = $1)",
-        )
-        .bind(apikey)
-        .execute(&mut *tx)
-        .await?;
+        super::history::delete_of_owner(&mut tx, apikey).await?;
         sqlx::query("DELETE FROM devices WHERE apikey = $1")
             .bind(apikey)
             .execute(&mut *tx)

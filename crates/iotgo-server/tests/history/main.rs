@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod layout;
 mod retention;
 mod validation;
 
