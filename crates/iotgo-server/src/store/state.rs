@@ -8,13 +8,15 @@
 //! per-update `SELECT` is needed. A batch then costs a fixed number of statements whatever
 //! its size: one `UPDATE … FROM` over a JSON array of row changes (params, `last_modified`,
 //! presence and `last_seen_at` of every touched device) and one `INSERT … SELECT` of the
-//! history rows, plus a `SELECT` for each device not cached yet.
+//! history rows, plus a `SELECT` for each device not cached yet. A batch without history
+//! rows is that `UPDATE` alone, atomic by itself: one round trip to the database instead
+//! of `BEGIN`, `UPDATE`, `COMMIT`.
 
 use super::history::{self, HistoryRow, history_rows};
 use super::{Backend, Millis, Store, StoreResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyPool, Executor};
 use std::collections::{HashMap, HashSet};
 
 /// One change to a device's row.
@@ -161,7 +163,13 @@ impl Store {
         writes: &[StateWrite],
         cache: &mut StateCache,
     ) -> StoreResult<usize> {
-        let mut tx = self.write.begin().await?;
+        // Devices not cached yet are read first. The writer is the only writer of params, so
+        // this read outside the batch's transaction is what the batch merges into.
+        for w in writes {
+            if let StateWrite::Merge { deviceid, .. } = w {
+                load_state(&self.write, cache, deviceid).await?;
+            }
+        }
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
         for w in writes {
@@ -172,7 +180,7 @@ impl Store {
                     at,
                     seen,
                 } => {
-                    let Some(state) = cached_state(&mut tx, cache, deviceid).await? else {
+                    let Some(state) = cache.get_mut(deviceid.as_str()) else {
                         continue; // gone: nothing to merge into, no history
                     };
                     state.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -200,13 +208,16 @@ impl Store {
                 }
             }
         }
-        let existing = self.update_rows(&mut tx, &rows, cache).await?;
-        // A device deleted since it was cached: forget it, record no history for it.
-        for id in rows.keys() {
-            if !existing.contains(*id) {
-                cache.remove(*id);
-            }
+        if history.is_empty() {
+            // One statement, atomic by itself: one round trip instead of three.
+            let existing = self.update_rows(&self.write, &rows, cache).await?;
+            forget_gone(&rows, &existing, cache);
+            return Ok(0);
         }
+        let mut tx = self.write.begin().await?;
+        let existing = self.update_rows(&mut *tx, &rows, cache).await?;
+        forget_gone(&rows, &existing, cache);
+        // No history for a device deleted since it was cached.
         history.retain(|r| existing.contains(r.deviceid.as_str()));
         history::insert(&mut tx, self.backend, &history).await?;
         tx.commit().await?;
@@ -214,9 +225,9 @@ impl Store {
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist.
-    async fn update_rows(
+    async fn update_rows<'e>(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        exec: impl Executor<'e, Database = Any>,
         rows: &HashMap<&str, Pending>,
         cache: &StateCache,
     ) -> StoreResult<HashSet<String>> {
@@ -243,10 +254,7 @@ impl Store {
             Backend::Sqlite => UPDATE_ROWS_SQLITE,
             Backend::Postgres => UPDATE_ROWS_POSTGRES,
         };
-        let ids: Vec<String> = sqlx::query_scalar(sql)
-            .bind(json)
-            .fetch_all(&mut **tx)
-            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(sql).bind(json).fetch_all(exec).await?;
         Ok(ids.into_iter().collect())
     }
 
@@ -281,27 +289,31 @@ impl Store {
     }
 }
 
-/// The cached params of `deviceid`, read inside the batch's transaction the first time;
-/// `None` when there is no such device.
-async fn cached_state<'c>(
-    tx: &mut Transaction<'_, Any>,
-    cache: &'c mut StateCache,
-    deviceid: &str,
-) -> StoreResult<Option<&'c mut Map<String, Value>>> {
-    if !cache.contains_key(deviceid) {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT params FROM devices WHERE deviceid = $1")
-                .bind(deviceid)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let Some(text) = text else {
-            return Ok(None);
-        };
+/// Reads the params of `deviceid` into `cache` unless they are there; a device that does
+/// not exist stays out of it.
+async fn load_state(pool: &AnyPool, cache: &mut StateCache, deviceid: &str) -> StoreResult<()> {
+    if cache.contains_key(deviceid) {
+        return Ok(());
+    }
+    let text: Option<String> = sqlx::query_scalar("SELECT params FROM devices WHERE deviceid = $1")
+        .bind(deviceid)
+        .fetch_optional(pool)
+        .await?;
+    if let Some(text) = text {
         let state = match serde_json::from_str(&text) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
         cache.insert(deviceid.to_owned(), state);
     }
-    Ok(cache.get_mut(deviceid))
+    Ok(())
+}
+
+/// A device deleted since it was cached is forgotten.
+fn forget_gone(rows: &HashMap<&str, Pending>, existing: &HashSet<String>, cache: &mut StateCache) {
+    for id in rows.keys() {
+        if !existing.contains(*id) {
+            cache.remove(*id);
+        }
+    }
 }
