@@ -24,7 +24,7 @@ use axum::response::Response;
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use iotgo_protocol::message::{indie_answer, kind};
-use iotgo_protocol::{ApiKey, Echo, ErrorCode, Kind, Request};
+use iotgo_protocol::{Action, ApiKey, Echo, ErrorCode, Kind, Request, Sender};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -218,24 +218,25 @@ impl Connection {
 
     /// Answers every pending update, in order.
     async fn drain(&mut self) {
-        while let Some(p) = self.pending.front_mut() {
-            let ok = p.committing.committed().await;
+        while !self.pending.is_empty() {
+            let ok = self.oldest_committed().await;
             self.complete_oldest(ok).await;
         }
     }
 
     async fn request(&mut self, raw: Map<String, Value>) {
         let api = self.state.devices.clone();
-        let from_device = DeviceApi::from_device(&raw);
-        let indie_sender = from_device && is_indie(&raw);
         let req = match Request::parse(&raw, &api.limits) {
             Ok(req) => req,
             Err(answer) => {
                 self.drain().await;
+                let indie_sender = DeviceApi::from_device(&raw) && is_indie(&raw);
                 return self.send(&for_sender(indie_sender, answer.to_value()));
             }
         };
-        if !matches!(req.action, iotgo_protocol::Action::Update(_)) {
+        let from_device = req.sender == Sender::Device;
+        let indie_sender = from_device && req.deviceid.is_indie();
+        if !matches!(req.action, Action::Update(_)) {
             self.drain().await;
         }
         let deviceid = req.deviceid.as_str().to_owned();
@@ -331,7 +332,7 @@ impl Connection {
     }
 }
 
-/// Whether a request names an indie device.
+/// Whether a request that could not be parsed names an indie device.
 fn is_indie(raw: &Map<String, Value>) -> bool {
     raw.get("deviceid")
         .and_then(Value::as_str)
