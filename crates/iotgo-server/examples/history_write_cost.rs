@@ -8,13 +8,13 @@
 //! ```
 //! BATCHES defaults to 400 per type and round; DATABASE_URL to fresh SQLite files in a temp
 //! directory. A PostgreSQL URL must name an empty database. The environment variable
-//! `FOLD_ROWS` sets the recent rows at which a fold runs (default: the server's).
+//! `FOLD_POINTS` sets the recent points at which a fold runs (default: the server's).
 //!
 //! Only the store's share of an update is measured (no sockets, no fan-out), so the
 //! figures say where the history's cost sits, not the server's update rate.
 
 use iotgo_protocol::DeviceType;
-use iotgo_server::store::{FOLD_ROWS, Millis, StateCache, StateWrite, Store};
+use iotgo_server::store::{FOLD_POINTS, Millis, StateCache, StateWrite, Store};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -26,10 +26,10 @@ const ROUNDS: usize = 3;
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let batches: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(400);
-    let fold: i64 = std::env::var("FOLD_ROWS")
+    let fold: usize = std::env::var("FOLD_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(FOLD_ROWS);
+        .unwrap_or(FOLD_POINTS);
     let url = args.next();
     let dir = std::env::temp_dir().join(format!("iotgo-write-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -49,8 +49,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut cache = StateCache::new();
     let mut n = 0u64;
-    // As the device writer: look at the recent table's size every 2,048 appended rows.
-    let mut unchecked = 0;
     for round in 1..=ROUNDS {
         for (ty, ids) in &fleets {
             let (cpu0, t0) = (cpu_secs(), Instant::now());
@@ -66,11 +64,9 @@ async fn main() -> anyhow::Result<()> {
                         }
                     })
                     .collect();
-                unchecked += store.apply_state(&writes, &mut cache).await?;
-                if unchecked >= 2048 {
-                    unchecked = 0;
-                    store.fold_history(fold).await?;
-                }
+                // As the device writer: fold once enough points are held.
+                store.apply_state(&writes, &mut cache).await?;
+                store.fold_history(fold).await?;
             }
             let updates = (batches * BATCH) as f64;
             println!(

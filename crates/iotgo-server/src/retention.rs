@@ -4,20 +4,20 @@
 use crate::store::{Millis, Store, StoreResult};
 use std::time::Duration;
 
-/// Rows deleted per transaction.
-const CHUNK: i64 = 5000;
+/// History chunks deleted or trimmed per transaction.
+const CHUNKS: i64 = 256;
 /// How often the sweep runs (the first run is at start-up).
 const EVERY: Duration = Duration::from_secs(3600);
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// Deletes the history recorded more than `days` days before `now`; how many rows went.
+/// Deletes the history recorded more than `days` days before `now`; how many points went.
 pub async fn sweep(store: &Store, days: u32, now: Millis) -> StoreResult<u64> {
     let cutoff = Millis(now.0 - i64::from(days) * DAY_MS);
     let mut total = 0;
     loop {
-        let n = store.purge_history(cutoff, CHUNK).await?;
+        let (n, done) = store.purge_history(cutoff, CHUNKS).await?;
         total += n;
-        if n < CHUNK as u64 {
+        if done {
             return Ok(total);
         }
         // Let queued device writes in between chunks.
@@ -33,7 +33,7 @@ pub async fn run(store: Store, days: u32) {
     loop {
         match sweep(&store, days, Millis::now()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "history retention: old rows deleted"),
+            Ok(n) => tracing::info!(points = n, "history retention: old points deleted"),
             Err(e) => tracing::error!(error = ?e, "history retention sweep failed"),
         }
         tokio::time::sleep(EVERY).await;

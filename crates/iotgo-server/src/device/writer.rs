@@ -6,16 +6,15 @@
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
-//! History rows are appended to the recent table with each batch; after a batch's acks the
-//! task moves them into the series-ordered table once enough have gathered
-//! (`Store::fold_history`), in one sorted run.
+//! A batch's history points go into the history log with it (one row); after a batch's
+//! acks the task folds them into chunks once enough have gathered (`Store::fold_history`).
 //!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
 //! from the store before the next batch touches them.
 
-use crate::store::{FOLD_ROWS, StateCache, StateWrite, Store};
+use crate::store::{FOLD_POINTS, StateCache, StateWrite, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -25,10 +24,6 @@ use tokio::task::JoinHandle;
 const MAX_BATCH: usize = 512;
 /// Writes queued before senders wait.
 const QUEUE: usize = 8192;
-/// History rows appended between two looks at the recent history's size: a fold comes at
-/// most this late, and batches without history cost no extra statement (a round trip on
-/// PostgreSQL).
-const FOLD_CHECK_ROWS: usize = 2048;
 /// Most devices whose params are cached; past it the cache starts over (a bound on
 /// memory: the devices still active are read again, once each).
 const MAX_CACHED: usize = 100_000;
@@ -97,8 +92,6 @@ async fn run(
     stale: Arc<Mutex<Vec<String>>>,
 ) {
     let mut cache = StateCache::new();
-    // History rows appended since the recent table's size was last looked at.
-    let mut unchecked = 0;
     let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -120,15 +113,13 @@ async fn run(
         }
         for id in lock(&stale).drain(..) {
             cache.remove(&id);
+            store.history_release(&id);
         }
         if cache.len() > MAX_CACHED {
             cache.clear();
         }
         let ok = match store.apply_state(&writes, &mut cache).await {
-            Ok(rows) => {
-                unchecked += rows;
-                true
-            }
+            Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = ?e, writes = writes.len(), "device state write failed");
                 false
@@ -139,11 +130,10 @@ async fn run(
             let _ = done.send(ok);
         }
         // After the acks, so the batch that fills the recent history does not wait for it.
-        if unchecked >= FOLD_CHECK_ROWS {
-            unchecked = 0;
-            if let Err(e) = store.fold_history(FOLD_ROWS).await {
-                tracing::error!(error = ?e, "history fold failed");
-            }
+        if store.history_recent_len() >= FOLD_POINTS
+            && let Err(e) = store.fold_history(FOLD_POINTS).await
+        {
+            tracing::error!(error = ?e, "history fold failed");
         }
     }
 }

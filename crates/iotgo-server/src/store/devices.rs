@@ -240,6 +240,9 @@ impl Store {
             super::history::delete_of_device(&mut tx, id).await?;
         }
         tx.commit().await?;
+        if row.is_some() {
+            self.history_deleted(&[id.to_owned()]);
+        }
         Ok(row.map(Into::into))
     }
 

@@ -18,7 +18,7 @@ mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub use history::{Bucket, FOLD_ROWS, HistoryRow, RawPoint, history_rows};
+pub use history::{Bucket, FOLD_POINTS, HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
 
@@ -69,6 +69,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// The history's recent points (the device writer's, read by history queries).
+    recent: history::RecentPoints,
 }
 
 impl Store {
@@ -88,11 +90,16 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
+                recent: Default::default(),
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
         };
         store.migrate().await?;
+        store
+            .load_recent_history()
+            .await
+            .context("cannot read the history log")?;
         Ok(store)
     }
 
@@ -122,8 +129,8 @@ impl Store {
                 })
                 .connect(url)
         };
-        // The writer's page cache holds a history fold (its sort and the leaf pages it
-        // writes) without spilling to temporary files; readers keep SQLite's default.
+        // The writer's page cache holds the pages a history fold writes; readers keep
+        // SQLite's default.
         let write = pool(1, "PRAGMA cache_size = -32768")
             .await
             .context("cannot open the SQLite database")?;
@@ -134,6 +141,7 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
+            recent: Default::default(),
         })
     }
 

@@ -142,8 +142,8 @@ impl Store {
     /// `cache` (devices not in it are read first).
     ///
     /// When the batch fails, the devices it touched are dropped from `cache`, so their
-    /// params are read again from what was committed. Answers how many history rows the
-    /// batch appended.
+    /// params are read again from what was committed. Answers how many history points the
+    /// batch recorded.
     pub async fn apply_state(
         &self,
         writes: &[StateWrite],
@@ -219,8 +219,9 @@ impl Store {
         forget_gone(&rows, &existing, cache);
         // No history for a device deleted since it was cached.
         history.retain(|r| existing.contains(r.deviceid.as_str()));
-        history::insert(&mut tx, self.backend, &history).await?;
+        history::log(&mut tx, &history).await?;
         tx.commit().await?;
+        self.history_committed(&history);
         Ok(history.len())
     }
 

@@ -121,15 +121,17 @@ impl Store {
                 .await?;
         let Some(row) = row else { return Ok(None) };
         super::history::delete_of_owner(&mut tx, apikey).await?;
-        sqlx::query("DELETE FROM devices WHERE apikey = $1")
-            .bind(apikey)
-            .execute(&mut *tx)
-            .await?;
+        let devices: Vec<String> =
+            sqlx::query_scalar("DELETE FROM devices WHERE apikey = $1 RETURNING deviceid")
+                .bind(apikey)
+                .fetch_all(&mut *tx)
+                .await?;
         sqlx::query("DELETE FROM users WHERE apikey = $1")
             .bind(apikey)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.history_deleted(&devices);
         Ok(Some(UserRecord::from(row).user))
     }
 }

@@ -1,0 +1,418 @@
+//! The history of device data: recorded with the state writes, read by range or bucket,
+//! trimmed by the retention sweep.
+//!
+//! A point is one kept param of one accepted update: (deviceid, field, at, ts, value).
+//! Points live in three places:
+//!
+//! - The **log** (`device_history_log`): each device-writer batch adds one row holding all
+//!   its points, in the batch's transaction, so an acked update's history is committed
+//!   with it at the cost of one row however many devices the batch holds.
+//! - The **recent points** in memory ([`recent`]): the points of the log, by series, taken
+//!   in after each commit and read by queries. At start-up they are read back from the log.
+//! - The **chunks** (`device_history_chunks`, [`chunk`]): once enough points have
+//!   gathered, the writer folds them, one chunk per series, and empties the log in the
+//!   same transaction. A chart reads the chunks of its series in range (an index on
+//!   `(deviceid, field, last_at)`) and the recent points of that series.
+//!
+//! Every row written per point used to cost the realtime path a leaf page of an index
+//! per device series per batch; now a batch writes one row and a fold one row per series.
+//! One server writes a database's history: the log and the recent points are its own.
+
+mod chunk;
+mod read;
+mod recent;
+
+use super::{Backend, Millis, Store, StoreResult};
+use chrono::DateTime;
+use iotgo_protocol::DeviceId;
+use iotgo_protocol::types::history_values;
+use recent::Recent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::{Any, AssertSqlSafe, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The recent points of a store (shared by its clones).
+pub(super) type RecentPoints = Arc<Recent>;
+
+/// One recorded value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    /// The device.
+    pub deviceid: String,
+    /// The param's name.
+    pub field: String,
+    /// Server time of the update.
+    pub at: Millis,
+    /// The device's own time, when its params carried `ts`.
+    pub ts: Option<Millis>,
+    /// The value (on/off as 1/0).
+    pub value: f64,
+}
+
+/// A raw point of one field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawPoint {
+    /// Server time.
+    pub at: Millis,
+    /// Device time, if sent.
+    pub ts: Option<Millis>,
+    /// The value.
+    pub value: f64,
+}
+
+/// The aggregate of one field over one time bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Bucket number counted from the range's start.
+    pub index: i64,
+    /// Smallest value.
+    pub min: f64,
+    /// Mean value.
+    pub avg: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Number of values.
+    pub count: i64,
+}
+
+/// The history rows an update of `deviceid` with `params` at `at` appends: the params its
+/// type keeps in history. `ts` (epoch milliseconds, as a number or text, or RFC 3339 text)
+/// is the device's time; a `ts` that reads as neither is ignored.
+pub fn history_rows(deviceid: &str, params: &Map<String, Value>, at: Millis) -> Vec<HistoryRow> {
+    let Ok(id) = DeviceId::parse(deviceid) else {
+        return Vec::new();
+    };
+    let ts = params.get("ts").and_then(device_time);
+    history_values(id.device_type(), params)
+        // JSON has no infinities or NaN: such a value ("NaN" as text) keeps no history.
+        .filter(|(_, value)| value.is_finite())
+        .map(|(field, value)| HistoryRow {
+            deviceid: deviceid.to_owned(),
+            field: field.to_owned(),
+            at,
+            ts,
+            value,
+        })
+        .collect()
+}
+
+fn device_time(v: &Value) -> Option<Millis> {
+    match v {
+        Value::Number(n) => n.as_i64().map(Millis),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>().ok().map(Millis).or_else(|| {
+                DateTime::parse_from_rfc3339(s)
+                    .ok()
+                    .map(|t| Millis(t.timestamp_millis()))
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Points in memory at which the device writer folds them into chunks: with a thousand
+/// two-field devices, a fold gives each series a chunk of 64 points.
+pub const FOLD_POINTS: usize = 131_072;
+
+/// One history row as the log stores it.
+#[derive(Serialize, Deserialize)]
+struct LogRow<'a> {
+    d: std::borrow::Cow<'a, str>,
+    f: std::borrow::Cow<'a, str>,
+    a: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<i64>,
+    v: f64,
+}
+
+/// Adds a batch's points to the log inside the caller's transaction (the device writer's
+/// batch): one row.
+pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
+    let rows: Vec<LogRow> = rows
+        .iter()
+        .map(|r| LogRow {
+            d: r.deviceid.as_str().into(),
+            f: r.field.as_str().into(),
+            a: r.at.0,
+            t: r.ts.map(|t| t.0),
+            v: r.value,
+        })
+        .collect();
+    let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    sqlx::query("INSERT INTO device_history_log (data) VALUES ($1)")
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the chunks of `deviceid` inside the caller's transaction; the caller then drops
+/// its recent points ([`Store::history_deleted`]).
+pub(super) async fn delete_of_device(
+    tx: &mut Transaction<'_, Any>,
+    deviceid: &str,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM device_history_chunks WHERE deviceid = $1")
+        .bind(deviceid)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the chunks of every device of the user `apikey` inside the caller's
+/// transaction (before the devices themselves go).
+pub(super) async fn delete_of_owner(
+    tx: &mut Transaction<'_, Any>,
+    apikey: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM device_history_chunks WHERE deviceid IN \
+         (SELECT deviceid FROM devices WHERE apikey = $1)",
+    )
+    .bind(apikey)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `points` sorted by time, those of equal time in the order given.
+fn by_time(points: &[RawPoint]) -> Vec<RawPoint> {
+    let mut sorted = points.to_vec();
+    sorted.sort_by_key(|p| p.at);
+    sorted
+}
+
+/// Chunks deleted or trimmed per retention transaction.
+const PURGE_CHUNKS: i64 = 256;
+
+impl Store {
+    /// Writes `rows` straight into chunks, in one transaction; rows of devices that do not
+    /// exist are left out (imports, tests and benchmarks: the Device API records through
+    /// the device writer's batches).
+    pub async fn append_history(&self, rows: &[HistoryRow]) -> StoreResult<()> {
+        let mut series: Vec<((&str, &str), Vec<RawPoint>)> = Vec::new();
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for r in rows {
+            let key = (r.deviceid.as_str(), r.field.as_str());
+            let i = *index.entry(key).or_insert_with(|| {
+                series.push((key, Vec::new()));
+                series.len() - 1
+            });
+            series[i].1.push(RawPoint {
+                at: r.at,
+                ts: r.ts,
+                value: r.value,
+            });
+        }
+        let sorted: Vec<_> = series.iter().map(|(k, p)| (*k, by_time(p))).collect();
+        let chunks: Vec<_> = sorted
+            .iter()
+            .flat_map(|((d, f), points)| chunk::encode(d, f, points))
+            .collect();
+        let mut tx = self.write.begin().await?;
+        chunk::insert(&mut tx, self.backend, &chunk::to_json(&chunks)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Points of a committed batch join the recent points (the device writer, after the
+    /// commit).
+    pub(super) fn history_committed(&self, rows: &[HistoryRow]) {
+        self.recent.add(rows);
+    }
+
+    /// Devices deleted (after the commit): their recent points go, and points of batches
+    /// committed before are not taken in, until the device writer has seen the deletion
+    /// ([`Store::history_release`]).
+    pub(super) fn history_deleted(&self, deviceids: &[String]) {
+        self.recent.delete(deviceids);
+    }
+
+    /// The device writer has dropped what it cached of `deviceid` after a creation or a
+    /// deletion: its next batches hold only points of the device as it is now.
+    pub fn history_release(&self, deviceid: &str) {
+        self.recent.release(deviceid);
+    }
+
+    /// Recent points held in memory (the device writer folds at [`FOLD_POINTS`]).
+    pub fn history_recent_len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// When at least `min_points` recent points are held, writes them all as chunks (one
+    /// per series) and empties the log, in one transaction; how many points moved. The
+    /// device writer calls it after a batch's acks; nothing else adds recent points while
+    /// it runs.
+    pub async fn fold_history(&self, min_points: usize) -> StoreResult<u64> {
+        let held = self.recent.len();
+        if held < min_points.max(1) {
+            return Ok(0);
+        }
+        let json = self.recent.with_all(|devices| {
+            let sorted: Vec<((&str, &str), Vec<RawPoint>)> = devices
+                .iter()
+                .flat_map(|(d, fields)| {
+                    fields
+                        .iter()
+                        .map(move |(f, points)| ((d.as_str(), f.as_str()), by_time(points)))
+                })
+                .collect();
+            let chunks: Vec<_> = sorted
+                .iter()
+                .flat_map(|((d, f), points)| chunk::encode(d, f, points))
+                .collect();
+            chunk::to_json(&chunks)
+        });
+        self.recent.folding();
+        let result = async {
+            let mut tx = self.write.begin().await?;
+            chunk::insert(&mut tx, self.backend, &json).await?;
+            sqlx::query("DELETE FROM device_history_log")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), super::StoreError>(())
+        }
+        .await;
+        self.recent.folded(result.is_ok());
+        result?;
+        Ok(held as u64)
+    }
+
+    /// Reads the log back into the recent points (at start-up), leaving out points of
+    /// devices deleted since, or recorded before their device was created (a deviceid
+    /// deleted and created again).
+    pub(super) async fn load_recent_history(&self) -> StoreResult<()> {
+        let logs: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM device_history_log ORDER BY id")
+                .fetch_all(&self.write)
+                .await?;
+        let mut rows = Vec::new();
+        for text in &logs {
+            match serde_json::from_str::<Vec<LogRow>>(text) {
+                Ok(batch) => rows.extend(batch.into_iter().map(|r| HistoryRow {
+                    deviceid: r.d.into_owned(),
+                    field: r.f.into_owned(),
+                    at: Millis(r.a),
+                    ts: r.t.map(Millis),
+                    value: r.v,
+                })),
+                Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.deviceid.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT deviceid, created_at FROM devices \
+                 WHERE deviceid IN (SELECT value FROM json_each($1))"
+            }
+            Backend::Postgres => {
+                "SELECT deviceid, created_at FROM devices \
+                 WHERE deviceid IN (SELECT json_array_elements_text($1::json))"
+            }
+        };
+        let created: HashMap<String, i64> = sqlx::query_as(sql)
+            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .fetch_all(&self.write)
+            .await?
+            .into_iter()
+            .collect();
+        rows.retain(|r| created.get(&r.deviceid).is_some_and(|c| r.at.0 >= *c));
+        self.recent.add(&rows);
+        Ok(())
+    }
+
+    /// Deletes history recorded before `cutoff`, a bounded step at a time: chunks wholly
+    /// before it first, then chunks holding points on both sides of it are rewritten
+    /// without the old ones, then the recent points. Answers the points deleted and
+    /// whether all is done; the retention sweep calls it until it is, so no single
+    /// transaction holds the write lock for long.
+    pub async fn purge_history(&self, cutoff: Millis, limit: i64) -> StoreResult<(u64, bool)> {
+        let limit = limit.clamp(1, PURGE_CHUNKS);
+        let old: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, points FROM device_history_chunks WHERE last_at < $1 \
+             ORDER BY last_at LIMIT $2",
+        )
+        .bind(cutoff.0)
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        if !old.is_empty() {
+            let ids: Vec<i64> = old.iter().map(|(id, _)| *id).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM device_history_chunks WHERE id IN ({})",
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            )))
+            .execute(&self.write)
+            .await?;
+            return Ok((old.iter().map(|(_, n)| *n as u64).sum(), false));
+        }
+        let across: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, data FROM device_history_chunks WHERE last_at >= $1 AND first_at < $1 \
+             LIMIT $2",
+        )
+        .bind(cutoff.0)
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        if across.is_empty() {
+            return Ok((self.recent.purge(cutoff) as u64, true));
+        }
+        let mut gone = 0;
+        let mut tx = self.write.begin().await?;
+        for (id, data) in &across {
+            let points = chunk::decode(data);
+            let kept: Vec<RawPoint> = points.iter().filter(|p| p.at >= cutoff).copied().collect();
+            gone += (points.len() - kept.len()) as u64;
+            let Some(new) = chunk::encode("", "", &kept).pop() else {
+                // Nothing readable is left (a chunk ends at or after the cutoff).
+                sqlx::query("DELETE FROM device_history_chunks WHERE id = $1")
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            };
+            sqlx::query(
+                "UPDATE device_history_chunks SET first_at = $1, points = $2, data = $3 \
+                 WHERE id = $4",
+            )
+            .bind(new.first_at())
+            .bind(kept.len() as i64)
+            .bind(new.data())
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((gone, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_follow_the_registry_and_read_the_device_time() {
+        let p = json!({"temperature": "21.5", "humidity": 40, "ts": "1970-01-01T00:00:01Z"});
+        let rows = history_rows("0300000001", p.as_object().unwrap(), Millis(5));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].field.as_str(), rows[0].value, rows[0].ts),
+            ("temperature", 21.5, Some(Millis(1000)))
+        );
+        let p = json!({"x": 1, "ts": true});
+        assert!(history_rows("0000000001", p.as_object().unwrap(), Millis(5)).is_empty());
+        assert_eq!(device_time(&json!("1700")), Some(Millis(1700)));
+        assert_eq!(device_time(&json!(true)), None);
+    }
+}
