@@ -19,7 +19,7 @@ impl Store {
     async fn fold_seq(&self) -> u64 {
         loop {
             let seq = self.recent.seq();
-            if seq % 2 == 0 {
+            if seq.is_multiple_of(2) {
                 return seq;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
