@@ -47,7 +47,9 @@ impl App {
                 config.data_dir.display()
             )
         })?;
-        let store = Store::connect(&config.database_url()).await?;
+        let store = Store::connect(&config.database_url())
+            .await?
+            .with_history(config.history_enabled);
         let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
         let (admins, generated_admin) = Admins::resolve(&config).await?;
         let devices = DeviceApi::start(store.clone(), &config).await?;

@@ -99,6 +99,9 @@ pub struct Config {
     /// How long device writes are collected before they are committed in one transaction;
     /// 0: commit at once what queued while the previous commit ran.
     pub commit_window_ms: u64,
+    /// Whether accepted updates record the history of their type's kept params
+    /// (`IOTGO_HISTORY_ENABLED`); when off, what was recorded stays readable.
+    pub history_enabled: bool,
     /// Most points one history answer holds (`IOTGO_HISTORY_MAX_POINTS`); `bucket=auto`
     /// picks buckets wide enough to stay under it.
     pub history_max_points: u32,
@@ -133,6 +136,7 @@ impl Default for Config {
             max_params_depth: 8,
             max_params_keys: 256,
             commit_window_ms: 0,
+            history_enabled: true,
             history_max_points: 1000,
             history_retention_days: 365,
         }

@@ -71,6 +71,8 @@ pub struct Store {
     backend: Backend,
     /// The history's recent points (the device writer's, read by history queries).
     recent: history::RecentPoints,
+    /// Whether device updates record history.
+    history: bool,
 }
 
 impl Store {
@@ -91,6 +93,7 @@ impl Store {
                 write: pool,
                 backend: Backend::Postgres,
                 recent: Default::default(),
+                history: true,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
@@ -142,6 +145,7 @@ impl Store {
             write,
             backend: Backend::Sqlite,
             recent: Default::default(),
+            history: true,
         })
     }
 
@@ -155,6 +159,12 @@ impl Store {
             .await
             .context("database migration failed")?;
         Ok(())
+    }
+
+    /// This store with device updates recording history (the default) or not.
+    pub fn with_history(mut self, on: bool) -> Self {
+        self.history = on;
+        self
     }
 
     /// Which database this store talks to.

@@ -190,7 +190,9 @@ impl Store {
                     if *seen {
                         row.seen_at(*at);
                     }
-                    history.extend(history_rows(deviceid, params, *at));
+                    if self.history {
+                        history.extend(history_rows(deviceid, params, *at));
+                    }
                 }
                 StateWrite::Seen { deviceid, at } => {
                     rows.entry(deviceid).or_default().seen_at(*at);

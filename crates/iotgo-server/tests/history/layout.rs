@@ -3,7 +3,7 @@
 //! read as one series in the order they were recorded.
 
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::{device, owner};
+use crate::{device, ok, owner, update};
 use iotgo_server::store::{HistoryRow, Millis, StateCache, StateWrite};
 use serde_json::{Value, json};
 
@@ -125,4 +125,20 @@ async fn a_deleted_device_leaves_no_recent_points_and_none_come_back_after_a_res
     assert_eq!(app.state.store.fold_history(1).await.unwrap(), 2);
     assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
     assert_eq!(app.state.store.history_count(&keep).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn with_history_off_updates_are_stored_and_record_no_points() {
+    let app = spawn_app_with(|c| c.history_enabled = false).await;
+    let me = owner(&app, "a@example.com").await;
+    let th = device(&app, &me, "03").await;
+    let params = json!({"temperature": "21.5", "humidity": "40"});
+    assert_eq!(update(&app, &me, &th, params).await, ok(&me, &th));
+
+    let url = format!("/api/user/device/{th}");
+    let (status, body) = app.get(&url, Some(&me.token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["params"]["temperature"], "21.5");
+    assert_eq!(app.state.store.history_recent_len(), 0);
+    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
 }

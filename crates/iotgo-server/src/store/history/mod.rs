@@ -27,7 +27,6 @@ use chrono::DateTime;
 use iotgo_protocol::DeviceId;
 use iotgo_protocol::types::history_values;
 use recent::Recent;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 use std::collections::HashMap;
@@ -117,28 +116,23 @@ fn device_time(v: &Value) -> Option<Millis> {
 /// two-field devices, a fold gives each series a chunk of 64 points.
 pub const FOLD_POINTS: usize = 131_072;
 
-/// One history row as the log stores it.
-#[derive(Serialize, Deserialize)]
-struct LogRow<'a> {
-    d: std::borrow::Cow<'a, str>,
-    f: std::borrow::Cow<'a, str>,
-    a: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    t: Option<i64>,
-    v: f64,
-}
+/// One point as the log stores it: `[deviceid, field, at, value, ts]`.
+type LogRow<'a> = (
+    std::borrow::Cow<'a, str>,
+    std::borrow::Cow<'a, str>,
+    i64,
+    f64,
+    Option<i64>,
+);
 
 /// Adds a batch's points to the log inside the caller's transaction (the device writer's
 /// batch): one row.
 pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
     let rows: Vec<LogRow> = rows
         .iter()
-        .map(|r| LogRow {
-            d: r.deviceid.as_str().into(),
-            f: r.field.as_str().into(),
-            a: r.at.0,
-            t: r.ts.map(|t| t.0),
-            v: r.value,
+        .map(|r| {
+            let (d, f) = (r.deviceid.as_str().into(), r.field.as_str().into());
+            (d, f, r.at.0, r.value, r.ts.map(|t| t.0))
         })
         .collect();
     let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
@@ -293,12 +287,14 @@ impl Store {
         let mut rows = Vec::new();
         for text in &logs {
             match serde_json::from_str::<Vec<LogRow>>(text) {
-                Ok(batch) => rows.extend(batch.into_iter().map(|r| HistoryRow {
-                    deviceid: r.d.into_owned(),
-                    field: r.f.into_owned(),
-                    at: Millis(r.a),
-                    ts: r.t.map(Millis),
-                    value: r.v,
+                Ok(batch) => rows.extend(batch.into_iter().map(|(d, f, at, value, ts)| {
+                    HistoryRow {
+                        deviceid: d.into_owned(),
+                        field: f.into_owned(),
+                        at: Millis(at),
+                        ts: ts.map(Millis),
+                        value,
+                    }
                 })),
                 Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
             }

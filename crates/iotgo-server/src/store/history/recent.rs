@@ -45,18 +45,26 @@ impl Recent {
             if inner.deleted.contains(&r.deviceid) {
                 continue;
             }
-            let series = inner
-                .devices
-                .entry(r.deviceid.clone())
-                .or_default()
-                .entry(r.field.clone())
-                .or_default();
-            series.push(RawPoint {
+            let point = RawPoint {
                 at: r.at,
                 ts: r.ts,
                 value: r.value,
-            });
+            };
             inner.points += 1;
+            // Looked up by reference first: keys are copied only for a new series.
+            if let Some(series) = inner
+                .devices
+                .get_mut(&r.deviceid)
+                .and_then(|fields| fields.get_mut(&r.field))
+            {
+                series.push(point);
+                continue;
+            }
+            inner
+                .devices
+                .entry(r.deviceid.clone())
+                .or_default()
+                .insert(r.field.clone(), vec![point]);
         }
     }
 
