@@ -33,7 +33,9 @@ async fn main() -> anyhow::Result<()> {
     let url = args.next();
     let dir = std::env::temp_dir().join(format!("iotgo-write-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let store = Store::connect(&url.unwrap_or_else(|| Store::sqlite_url(&dir))).await?;
+    let store = Store::connect(&url.unwrap_or_else(|| Store::sqlite_url(&dir)))
+        .await?
+        .with_history(std::env::var("HISTORY").as_deref() != Ok("off"));
     let apikey = "00000000-0000-4000-8000-000000000001";
     store.create_user("cost@example.com", apikey, "x").await?;
     let mut fleets = Vec::new();

@@ -116,14 +116,16 @@ impl Pending {
     }
 }
 
+/// `jsonb_each` hands each row change over in SQLite's binary JSON, so the look-ups read it
+/// without parsing text again.
 const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
-     params = COALESCE(json_extract(j.value, '$.p'), params), \
-     last_modified = COALESCE(json_extract(j.value, '$.m'), last_modified), \
-     last_seen_at = COALESCE(json_extract(j.value, '$.s'), last_seen_at), \
-     online = COALESCE(json_extract(j.value, '$.o'), online), \
-     last_connected_at = COALESCE(json_extract(j.value, '$.c'), last_connected_at), \
-     last_disconnected_at = COALESCE(json_extract(j.value, '$.x'), last_disconnected_at) \
-     FROM json_each($1) AS j WHERE devices.deviceid = json_extract(j.value, '$.i') \
+     params = COALESCE(j.value ->> 'p', params), \
+     last_modified = COALESCE(j.value ->> 'm', last_modified), \
+     last_seen_at = COALESCE(j.value ->> 's', last_seen_at), \
+     online = COALESCE(j.value ->> 'o', online), \
+     last_connected_at = COALESCE(j.value ->> 'c', last_connected_at), \
+     last_disconnected_at = COALESCE(j.value ->> 'x', last_disconnected_at) \
+     FROM jsonb_each($1) AS j WHERE devices.deviceid = j.value ->> 'i' \
      RETURNING devices.deviceid";
 
 const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
