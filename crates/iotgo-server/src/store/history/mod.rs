@@ -206,10 +206,9 @@ impl Store {
                 value: r.value,
             });
         }
-        let sorted: Vec<_> = series.iter().map(|(k, p)| (*k, by_time(p))).collect();
-        let chunks: Vec<_> = sorted
+        let chunks: Vec<_> = series
             .iter()
-            .flat_map(|((d, f), points)| chunk::encode(d, f, points))
+            .flat_map(|((d, f), points)| chunk::encode(d, f, &by_time(points)))
             .collect();
         let mut tx = self.write.begin().await?;
         chunk::insert(&mut tx, self.backend, &chunk::to_json(&chunks)).await?;
@@ -252,17 +251,13 @@ impl Store {
         }
         let t0 = std::time::Instant::now();
         let json = self.recent.with_all(|devices| {
-            let sorted: Vec<((&str, &str), Cow<[RawPoint]>)> = devices
+            let chunks: Vec<_> = devices
                 .iter()
                 .flat_map(|(d, fields)| {
                     fields
                         .iter()
-                        .map(move |(f, points)| ((d.as_str(), f.as_str()), by_time(points)))
+                        .flat_map(move |(f, points)| chunk::encode(d, f, &by_time(points)))
                 })
-                .collect();
-            let chunks: Vec<_> = sorted
-                .iter()
-                .flat_map(|((d, f), points)| chunk::encode(d, f, points))
                 .collect();
             chunk::to_json(&chunks)
         });
@@ -279,7 +274,11 @@ impl Store {
         .await;
         self.recent.folded(result.is_ok());
         result?;
-        tracing::debug!(points = held, ms = t0.elapsed().as_millis(), "history folded");
+        tracing::debug!(
+            points = held,
+            ms = t0.elapsed().as_millis(),
+            "history folded"
+        );
         Ok(held as u64)
     }
 
@@ -294,15 +293,15 @@ impl Store {
         let mut rows = Vec::new();
         for text in &logs {
             match serde_json::from_str::<Vec<LogRow>>(text) {
-                Ok(batch) => rows.extend(batch.into_iter().map(|(d, f, at, value, ts)| {
-                    HistoryRow {
+                Ok(batch) => {
+                    rows.extend(batch.into_iter().map(|(d, f, at, value, ts)| HistoryRow {
                         deviceid: d.into_owned(),
                         field: f.into_owned(),
                         at: Millis(at),
                         ts: ts.map(Millis),
                         value,
-                    }
-                })),
+                    }))
+                }
                 Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
             }
         }
