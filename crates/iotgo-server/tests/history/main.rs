@@ -6,6 +6,7 @@ mod helpers;
 
 mod api;
 mod layout;
+mod migration;
 mod retention;
 mod validation;
 
