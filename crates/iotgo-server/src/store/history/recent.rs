@@ -155,11 +155,18 @@ impl Recent {
     }
 
     /// The fold committed (`true`: its points leave memory) or failed (they stay).
+    ///
+    /// The device writer folds between batches, so every batch committed before a
+    /// deletion has been taken in by now: the deleted devices need no watch any longer
+    /// (which also bounds their set).
     pub(super) fn folded(&self, committed: bool) {
-        if committed {
+        {
             let mut inner = self.lock();
-            inner.devices.clear();
-            inner.points = 0;
+            if committed {
+                inner.devices.clear();
+                inner.points = 0;
+            }
+            inner.deleted.clear();
         }
         self.seq.fetch_add(1, Ordering::AcqRel);
     }
