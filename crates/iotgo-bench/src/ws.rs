@@ -32,6 +32,11 @@ pub async fn connect(addr: SocketAddr, src: Option<IpAddr>) -> anyhow::Result<Ws
 /// Sends a text frame and waits for the next text frame (pings are skipped).
 pub async fn call(ws: &mut Ws, text: String) -> anyhow::Result<String> {
     ws.send(Message::text(text)).await?;
+    next_text(ws).await
+}
+
+/// The next text frame (pings are skipped).
+async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     loop {
         match ws.next().await.context("socket closed")?? {
             Message::Text(t) => return Ok(t.to_string()),
@@ -42,10 +47,16 @@ pub async fn call(ws: &mut Ws, text: String) -> anyhow::Result<String> {
 }
 
 /// Connects an app and subscribes it to all devices of the owner of `apikey`.
+///
+/// The subscription starts before its answer is sent, so a presence push (`sysmsg`, for
+/// instance a device of an earlier phase going offline) can come first: it is skipped.
 pub async fn app(addr: SocketAddr, apikey: &str) -> anyhow::Result<Ws> {
     let mut ws = connect(addr, None).await?;
     let sub = format!(r#"{{"action":"subscribe","apikey":"{apikey}","userAgent":"app"}}"#);
-    let answer = call(&mut ws, sub).await?;
+    let mut answer = call(&mut ws, sub).await?;
+    while answer.contains(r#""action":"sysmsg""#) {
+        answer = next_text(&mut ws).await?;
+    }
     if !answer.contains(r#""error":0"#) {
         bail!("subscribe answered {answer}");
     }
