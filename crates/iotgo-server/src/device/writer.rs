@@ -7,8 +7,8 @@
 //! of updates from many devices costs one commit instead of one each.
 //!
 //! A batch's history points go into the history log with it (a row per partition of
-//! deviceids); after a batch's acks the task folds the fullest partition into chunks once
-//! enough points have gathered (`Store::fold_history`).
+//! deviceids); after a batch's acks the task folds a partition into chunks once enough
+//! have gathered in it (`Store::fold_history`).
 //!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
@@ -131,7 +131,7 @@ async fn run(
             let _ = done.send(ok);
         }
         // After the acks, so the batch that fills the recent history does not wait for it;
-        // at most one partition per batch (an in-memory look when there are not enough).
+        // at most one partition per batch (an in-memory look when none is full).
         if let Err(e) = store.fold_history(FOLD_POINTS).await {
             tracing::error!(error = ?e, "history fold failed");
         }

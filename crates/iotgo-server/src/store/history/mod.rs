@@ -113,12 +113,10 @@ fn device_time(v: &Value) -> Option<Millis> {
     }
 }
 
-/// Recent points at which the device writer folds the fullest partition of deviceids.
-/// Partitions fill alike, so the first folds take an eighth of this; as each fold empties
-/// one, their levels spread out until every fold takes about a quarter (the fullest of
-/// eight evenly staggered levels), one fold per quarter of this many new points. With a
-/// thousand two-field devices, each series then gets chunks of about 64 points.
-pub const FOLD_POINTS: usize = 65_536;
+/// Points in memory at which the device writer folds them into chunks, an eighth (a
+/// partition of deviceids) at a time: with a thousand two-field devices, each series gets
+/// chunks of 64 points.
+pub const FOLD_POINTS: usize = 131_072;
 
 /// One point as the log stores it: `[deviceid, field, at, value, ts]`.
 type LogRow<'a> = (
@@ -258,15 +256,16 @@ impl Store {
         self.recent.len()
     }
 
-    /// When at least `min_points` recent points are held, writes the points of the fullest
-    /// partition as chunks (one per series) and deletes its log rows, in one transaction;
-    /// how many points moved. The device writer calls it after each batch's acks with
-    /// [`FOLD_POINTS`]; nothing else adds recent points while it runs.
+    /// When the fullest partition of the recent points holds at least its share of
+    /// `min_points` (an eighth), writes its points as chunks (one per series) and deletes
+    /// its log rows, in one transaction; how many points moved. The device writer calls it
+    /// after each batch's acks, so partitions filling together are folded one per batch;
+    /// nothing else adds recent points while it runs.
     pub async fn fold_history(&self, min_points: usize) -> StoreResult<u64> {
-        if self.recent.len() < min_points.max(1) {
+        let (part, held) = self.recent.fullest();
+        if held == 0 || held < min_points.div_ceil(recent::PARTS) {
             return Ok(0);
         }
-        let (part, held) = self.recent.fullest();
         let t0 = std::time::Instant::now();
         let json = self.recent.with_part(part, |devices| {
             let chunks: Vec<_> = devices

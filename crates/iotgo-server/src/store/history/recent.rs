@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 pub(super) type DevicePoints = HashMap<String, Vec<RawPoint>>;
 
 /// Partitions of the recent points and of the log: a fold takes one, so it holds the
-/// device writer a fraction as long as a fold of all, and folds come evenly spaced.
+/// device writer an eighth as long as a fold of all.
 pub(super) const PARTS: usize = 8;
 
 /// The partition of a deviceid: its last hex digit (deviceids are serial numbers), modulo
