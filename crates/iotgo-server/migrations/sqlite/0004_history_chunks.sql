@@ -17,15 +17,12 @@ CREATE INDEX device_history_chunks_series
     ON device_history_chunks (deviceid, field, last_at, first_at);
 -- Retention: the chunks that end before the cutoff, and those across it.
 CREATE INDEX device_history_chunks_last ON device_history_chunks (last_at, first_at);
--- The history log: each device-writer batch adds a row per partition of deviceids (their
--- last hex digit, modulo 8) with its points, committed with the batch; a fold of a
--- partition deletes its rows (see src/store/history/).
+-- The history log: one row per device-writer batch with all its points, committed with
+-- the batch, emptied by each fold (see src/store/history/mod.rs).
 CREATE TABLE device_history_log (
     id   INTEGER PRIMARY KEY,
-    part INTEGER NOT NULL,
     data TEXT NOT NULL
 );
-CREATE INDEX device_history_log_part ON device_history_log (part);
 -- The rows of the two earlier tables become chunks of one series-day each.
 INSERT INTO device_history_chunks (deviceid, field, first_at, last_at, points, data)
 SELECT deviceid, field, MIN(at), MAX(at), COUNT(*),

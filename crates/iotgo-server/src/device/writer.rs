@@ -6,9 +6,8 @@
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
-//! A batch's history points go into the history log with it (a row per partition of
-//! deviceids); after a batch's acks the task folds a partition into chunks once enough
-//! have gathered in it (`Store::fold_history`).
+//! A batch's history points go into the history log with it (one row); after a batch's
+//! acks the task folds them into chunks once enough have gathered (`Store::fold_history`).
 //!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
@@ -130,9 +129,10 @@ async fn run(
         for done in waiters.drain(..) {
             let _ = done.send(ok);
         }
-        // After the acks, so the batch that fills the recent history does not wait for it;
-        // at most one partition per batch (an in-memory look when none is full).
-        if let Err(e) = store.fold_history(FOLD_POINTS).await {
+        // After the acks, so the batch that fills the recent history does not wait for it.
+        if store.history_recent_len() >= FOLD_POINTS
+            && let Err(e) = store.fold_history(FOLD_POINTS).await
+        {
             tracing::error!(error = ?e, "history fold failed");
         }
     }

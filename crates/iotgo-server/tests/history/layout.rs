@@ -142,29 +142,3 @@ async fn with_history_off_updates_are_stored_and_record_no_points() {
     assert_eq!(app.state.store.history_recent_len(), 0);
     assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
 }
-
-#[tokio::test]
-async fn a_fold_takes_the_fullest_partition_of_deviceids_and_the_rest_survives_a_restart() {
-    let app = spawn_app_with(|_| {}).await;
-    let me = owner(&app, "a@example.com").await;
-    let a = device(&app, &me, "03").await;
-    let b = device(&app, &me, "03").await;
-    // Serial deviceids: consecutive ones fall in different partitions.
-    assert_ne!(a.chars().last(), b.chars().last());
-    let base = Millis::now().0 + 60_000;
-    record(&app, &a, base, &[(0, 1.0)]).await;
-    record(&app, &b, base, &[(0, 1.0), (1, 2.0)]).await;
-    let store = &app.state.store;
-    assert_eq!(store.history_recent_len(), 6);
-
-    assert_eq!(store.fold_history(1).await.unwrap(), 4, "b's partition");
-    assert_eq!(store.history_recent_len(), 2);
-    let app = app.restart().await;
-    let store = &app.state.store;
-    assert_eq!(store.history_recent_len(), 2, "a's log row is still there");
-    assert_eq!(store.history_count(&a).await.unwrap(), 2);
-    assert_eq!(store.history_count(&b).await.unwrap(), 4);
-    assert_eq!(store.fold_history(1).await.unwrap(), 2);
-    assert_eq!(store.fold_history(1).await.unwrap(), 0);
-    assert_eq!(store.history_count(&a).await.unwrap(), 2);
-}

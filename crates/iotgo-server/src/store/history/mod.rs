@@ -113,9 +113,8 @@ fn device_time(v: &Value) -> Option<Millis> {
     }
 }
 
-/// Points in memory at which the device writer folds them into chunks, an eighth (a
-/// partition of deviceids) at a time: with a thousand two-field devices, each series gets
-/// chunks of 64 points.
+/// Points in memory at which the device writer folds them into chunks: with a thousand
+/// two-field devices, a fold gives each series a chunk of 64 points.
 pub const FOLD_POINTS: usize = 131_072;
 
 /// One point as the log stores it: `[deviceid, field, at, value, ts]`.
@@ -128,35 +127,20 @@ type LogRow<'a> = (
 );
 
 /// Adds a batch's points to the log inside the caller's transaction (the device writer's
-/// batch): one row per partition of deviceids it touches, in one statement.
+/// batch): one row.
 pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
-    let mut parts: [Vec<LogRow>; recent::PARTS] = Default::default();
-    for r in rows {
-        let (d, f) = (r.deviceid.as_str().into(), r.field.as_str().into());
-        parts[recent::part_of(&r.deviceid)].push((d, f, r.at.0, r.value, r.ts.map(|t| t.0)));
-    }
-    let parts: Vec<(i64, String)> = (0..recent::PARTS)
-        .filter(|&i| !parts[i].is_empty())
-        .map(|i| {
-            let json = serde_json::to_string(&parts[i]).unwrap_or_else(|_| "[]".into());
-            (i as i64, json)
+    let rows: Vec<LogRow> = rows
+        .iter()
+        .map(|r| {
+            let (d, f) = (r.deviceid.as_str().into(), r.field.as_str().into());
+            (d, f, r.at.0, r.value, r.ts.map(|t| t.0))
         })
         .collect();
-    if parts.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<String> = (0..parts.len())
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect();
-    let sql = format!(
-        "INSERT INTO device_history_log (part, data) VALUES {}",
-        values.join(", ")
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (part, json) in parts {
-        query = query.bind(part).bind(json);
-    }
-    query.execute(&mut **tx).await?;
+    let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    sqlx::query("INSERT INTO device_history_log (data) VALUES ($1)")
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -256,18 +240,17 @@ impl Store {
         self.recent.len()
     }
 
-    /// When the fullest partition of the recent points holds at least its share of
-    /// `min_points` (an eighth), writes its points as chunks (one per series) and deletes
-    /// its log rows, in one transaction; how many points moved. The device writer calls it
-    /// after each batch's acks, so partitions filling together are folded one per batch;
-    /// nothing else adds recent points while it runs.
+    /// When at least `min_points` recent points are held, writes them all as chunks (one
+    /// per series) and empties the log, in one transaction; how many points moved. The
+    /// device writer calls it after a batch's acks; nothing else adds recent points while
+    /// it runs.
     pub async fn fold_history(&self, min_points: usize) -> StoreResult<u64> {
-        let (part, held) = self.recent.fullest();
-        if held == 0 || held < min_points.div_ceil(recent::PARTS) {
+        let held = self.recent.len();
+        if held < min_points.max(1) {
             return Ok(0);
         }
         let t0 = std::time::Instant::now();
-        let json = self.recent.with_part(part, |devices| {
+        let json = self.recent.with_all(|devices| {
             let chunks: Vec<_> = devices
                 .iter()
                 .flat_map(|(d, fields)| {
@@ -282,18 +265,16 @@ impl Store {
         let result = async {
             let mut tx = self.write.begin().await?;
             chunk::insert(&mut tx, self.backend, &json).await?;
-            sqlx::query("DELETE FROM device_history_log WHERE part = $1")
-                .bind(part as i64)
+            sqlx::query("DELETE FROM device_history_log")
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
             Ok::<(), super::StoreError>(())
         }
         .await;
-        self.recent.folded(part, result.is_ok());
+        self.recent.folded(result.is_ok());
         result?;
         tracing::debug!(
-            part,
             points = held,
             ms = t0.elapsed().as_millis(),
             "history folded"
