@@ -8,7 +8,8 @@
 //! ```
 //! BATCHES defaults to 400 per type and round; DATABASE_URL to fresh SQLite files in a temp
 //! directory. A PostgreSQL URL must name an empty database. The environment variable
-//! `FOLD_POINTS` sets the recent points at which a fold runs (default: the server's).
+//! `FOLD_POINTS` sets the recent points at which a fold runs (default: the server's);
+//! `HISTORY=off` runs the store with history off (the baseline of what history costs).
 //!
 //! Only the store's share of an update is measured (no sockets, no fan-out), so the
 //! figures say where the history's cost sits, not the server's update rate.

@@ -130,9 +130,7 @@ async fn run(
             let _ = done.send(ok);
         }
         // After the acks, so the batch that fills the recent history does not wait for it.
-        if store.history_recent_len() >= FOLD_POINTS
-            && let Err(e) = store.fold_history(FOLD_POINTS).await
-        {
+        if let Err(e) = store.fold_history(FOLD_POINTS).await {
             tracing::error!(error = ?e, "history fold failed");
         }
     }

@@ -230,16 +230,12 @@ impl Store {
         let sql = format!(
             "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING {COLUMNS}, params"
         );
-        let mut tx = self.write.begin().await?;
+        // One statement: the history's chunks go with the row (foreign key, cascade).
         let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(owner)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.write)
             .await?;
-        if row.is_some() {
-            super::history::delete_of_device(&mut tx, id).await?;
-        }
-        tx.commit().await?;
         if row.is_some() {
             self.history_deleted(&[id.to_owned()]);
         }

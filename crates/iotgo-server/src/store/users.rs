@@ -120,7 +120,6 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(row) = row else { return Ok(None) };
-        super::history::delete_of_owner(&mut tx, apikey).await?;
         let devices: Vec<String> =
             sqlx::query_scalar("DELETE FROM devices WHERE apikey = $1 RETURNING deviceid")
                 .bind(apikey)

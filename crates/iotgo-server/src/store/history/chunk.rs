@@ -94,6 +94,14 @@ pub(super) fn decode(text: &str) -> Vec<RawPoint> {
         .collect()
 }
 
+/// Chunk ids as the list of an SQL `IN (…)` (numbers only, so safe to splice in).
+pub(super) fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Rows per insert statement.
 const INSERT_CHUNK: usize = 1024;
 

@@ -144,35 +144,6 @@ pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> S
     Ok(())
 }
 
-/// Deletes the chunks of `deviceid` inside the caller's transaction; the caller then drops
-/// its recent points ([`Store::history_deleted`]).
-pub(super) async fn delete_of_device(
-    tx: &mut Transaction<'_, Any>,
-    deviceid: &str,
-) -> StoreResult<()> {
-    sqlx::query("DELETE FROM device_history_chunks WHERE deviceid = $1")
-        .bind(deviceid)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Deletes the chunks of every device of the user `apikey` inside the caller's
-/// transaction (before the devices themselves go).
-pub(super) async fn delete_of_owner(
-    tx: &mut Transaction<'_, Any>,
-    apikey: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "DELETE FROM device_history_chunks WHERE deviceid IN \
-         (SELECT deviceid FROM devices WHERE apikey = $1)",
-    )
-    .bind(apikey)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// `points` sorted by time, those of equal time in the order given (copied only when
 /// they were not in order already).
 fn by_time(points: &[RawPoint]) -> Cow<'_, [RawPoint]> {
@@ -183,9 +154,6 @@ fn by_time(points: &[RawPoint]) -> Cow<'_, [RawPoint]> {
     sorted.sort_by_key(|p| p.at);
     Cow::Owned(sorted)
 }
-
-/// Chunks deleted or trimmed per retention transaction.
-const PURGE_CHUNKS: i64 = 256;
 
 impl Store {
     /// Writes `rows` straight into chunks, in one transaction; rows of devices that do not
@@ -222,7 +190,8 @@ impl Store {
         self.recent.add(rows);
     }
 
-    /// Devices deleted (after the commit): their recent points go, and points of batches
+    /// Devices deleted (after the commit; their chunks went with them through the foreign
+    /// key, `ON DELETE CASCADE`): their recent points go, and points of batches
     /// committed before are not taken in, until the device writer has seen the deletion
     /// ([`Store::history_release`]).
     pub(super) fn history_deleted(&self, deviceids: &[String]) {
@@ -338,7 +307,7 @@ impl Store {
     /// whether all is done; the retention sweep calls it until it is, so no single
     /// transaction holds the write lock for long.
     pub async fn purge_history(&self, cutoff: Millis, limit: i64) -> StoreResult<(u64, bool)> {
-        let limit = limit.clamp(1, PURGE_CHUNKS);
+        let limit = limit.max(1);
         let old: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, points FROM device_history_chunks WHERE last_at < $1 \
              ORDER BY last_at LIMIT $2",
@@ -348,10 +317,9 @@ impl Store {
         .fetch_all(&self.write)
         .await?;
         if !old.is_empty() {
-            let ids: Vec<i64> = old.iter().map(|(id, _)| *id).collect();
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM device_history_chunks WHERE id IN ({})",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                chunk::id_list(old.iter().map(|(id, _)| *id))
             )))
             .execute(&self.write)
             .await?;

@@ -2,7 +2,7 @@
 //! series in the order the points were recorded (chunks first at equal times).
 
 use super::{Bucket, RawPoint, chunk};
-use crate::store::{Backend, Millis, Store, StoreResult};
+use crate::store::{Millis, Store, StoreResult};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -71,16 +71,6 @@ impl Store {
         .bind(to.0)
         .fetch_all(&self.read)
         .await?;
-        let by_ids = match self.backend {
-            Backend::Sqlite => {
-                "SELECT id, data FROM device_history_chunks \
-                 WHERE id IN (SELECT value FROM json_each($1))"
-            }
-            Backend::Postgres => {
-                "SELECT id, data FROM device_history_chunks \
-                 WHERE id IN (SELECT value::bigint FROM json_array_elements_text($1::json))"
-            }
-        };
         let mut points: Vec<(usize, RawPoint)> = Vec::new();
         for (page_no, page) in chunks.chunks(RAW_PAGE).enumerate() {
             if points.len() >= limit {
@@ -89,9 +79,11 @@ impl Store {
                     break;
                 }
             }
-            let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
-            let data: BTreeMap<i64, String> = sqlx::query_as(by_ids)
-                .bind(serde_json::to_string(&ids).unwrap_or_default())
+            let by_ids = format!(
+                "SELECT id, data FROM device_history_chunks WHERE id IN ({})",
+                chunk::id_list(page.iter().map(|(id, _)| *id))
+            );
+            let data: BTreeMap<i64, String> = sqlx::query_as(sqlx::AssertSqlSafe(by_ids))
                 .fetch_all(&self.read)
                 .await?
                 .into_iter()
