@@ -71,6 +71,8 @@ async fn a_backup_taken_while_the_server_writes_is_a_whole_database() {
         w.await.unwrap();
     }
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // The writers kept writing while the backup ran.
+    assert!(signed_up.load(Ordering::SeqCst) > acked_before);
     assert!(
         out.stdout
             .starts_with(&format!("backed up to {}: ", file.display())),
