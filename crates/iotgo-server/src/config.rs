@@ -3,8 +3,10 @@
 //! Every key is documented in `iotgo.example.toml` at the repository root. Secrets are
 //! wrapped in [`Secret`] so that `Debug` output and logs never show them.
 
-use figment::Figment;
+use anyhow::Context;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -171,34 +173,159 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
+/// Names of the in-code layers, kept in their metadata so [`Origin::of`] can tell them apart.
+const ORIGIN_DEFAULT: &str = "default";
+const ORIGIN_ENV: &str = "environment";
+const ORIGIN_FLAG: &str = "flag";
+
+/// The environment variable of a key: `IOTGO_<KEY>`.
+pub fn env_var(key: &str) -> String {
+    format!("IOTGO_{}", key.to_uppercase())
+}
+
+/// Whether `iotgo check-config` masks a key's value: the database URL (its password) and
+/// every key named like a secret, password or token — name a new secret key so.
+pub fn is_secret_key(key: &str) -> bool {
+    key == "database_url"
+        || ["secret", "password", "token"]
+            .iter()
+            .any(|w| key.contains(w))
+}
+
+/// One layer of values set in code, under a name that its values' metadata keeps.
+struct Layer<T> {
+    name: &'static str,
+    value: T,
+}
+
+impl<T: Serialize> Layer<T> {
+    fn new(name: &'static str, value: T) -> Self {
+        Layer { name, value }
+    }
+}
+
+impl<T: Serialize> Provider for Layer<T> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
+        Serialized::defaults(&self.value).data()
+    }
+}
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// The TOML file at this path.
+    File(PathBuf),
+    /// This environment variable.
+    Env(String),
+    /// This command-line flag.
+    Flag(String),
+}
+
+impl Origin {
+    /// The origin of top-level `key` in `fig` (made by [`Config::figment`]).
+    pub fn of(fig: &Figment, key: &str) -> Origin {
+        let Some(md) = fig.find_metadata(key) else {
+            return Origin::Default;
+        };
+        match (md.name.as_ref(), &md.source) {
+            (ORIGIN_DEFAULT, _) => Origin::Default,
+            (ORIGIN_FLAG, _) => Origin::Flag(format!("--{}", key.replace('_', "-"))),
+            (_, Some(Source::File(path))) => Origin::File(path.clone()),
+            // figment's own `Env` provider and the verbatim text keys.
+            _ => Origin::Env(env_var(key)),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// Fails on the first key of the file that the configuration does not have (figment
+/// would ignore it, and a misspelt key would silently keep its default).
+fn check_file_keys(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+    let known = serde_json::to_value(Config::default())?;
+    let admin = serde_json::to_value(AdminEntry {
+        email: String::new(),
+        password_hash: Secret::default(),
+    })?;
+    let unknown = |key: String| {
+        anyhow::anyhow!(
+            "unknown key `{key}` in the config file {} (iotgo.example.toml lists every key)",
+            path.display()
+        )
+    };
+    for (key, value) in &table {
+        let Some(default) = known.get(key) else {
+            return Err(unknown(key.clone()));
+        };
+        // Nested tables: `[[admins]]` entries, and any table-valued key.
+        let entries: Vec<(String, &toml::Table, &serde_json::Value)> = match value {
+            toml::Value::Table(t) => vec![(key.clone(), t, default)],
+            toml::Value::Array(items) if key == "admins" => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| Some((format!("{key}[{i}]"), v.as_table()?, &admin)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (prefix, t, fields) in entries {
+            if let Some(k) = t.keys().find(|k| fields.get(k.as_str()).is_none()) {
+                return Err(unknown(format!("{prefix}.{k}")));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Loads the layers in order of precedence: defaults, the file, `IOTGO_*`, flags.
     pub fn load(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Config> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        Config::figment(file, flags)?
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// The layers, merged but not extracted: `iotgo check-config` asks it where each
+    /// value came from ([`Origin::of`]). An unknown key in the file is an error.
+    pub fn figment(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Figment> {
+        let mut fig = Figment::from(Layer::new(ORIGIN_DEFAULT, Config::default()));
         if let Some(path) = file {
             if !path.exists() {
                 anyhow::bail!("config file {} does not exist", path.display());
             }
+            check_file_keys(path)?;
             fig = fig.merge(Toml::file(path));
         }
         // Text keys are taken verbatim: figment would read `IOTGO_ADMIN_PASSWORD=0123`
         // as the number 123.
         let text: BTreeMap<&str, String> = TEXT_KEYS
             .iter()
-            .filter_map(|k| {
-                Some((
-                    *k,
-                    std::env::var(format!("IOTGO_{}", k.to_uppercase())).ok()?,
-                ))
-            })
+            .filter_map(|k| Some((*k, std::env::var(env_var(k)).ok()?)))
             .collect();
         let mut ignored = TEXT_KEYS.to_vec();
         ignored.push("test_database_url");
-        fig.merge(Env::prefixed("IOTGO_").ignore(&ignored))
-            .merge(Serialized::defaults(text))
-            .merge(Serialized::defaults(flags))
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        Ok(fig
+            .merge(Env::prefixed("IOTGO_").ignore(&ignored))
+            .merge(Layer::new(ORIGIN_ENV, text))
+            .merge(Layer::new(ORIGIN_FLAG, flags)))
     }
 
     /// The database URL in effect.
@@ -273,6 +400,56 @@ mod tests {
             assert_eq!(format!("{c:?}"), format!("{d:?}"));
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn origins_name_each_layer_and_unknown_file_keys_fail() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("iotgo.toml", "page_limit = 10\nhost = \"h\"")?;
+            jail.set_env("IOTGO_PAGE_LIMIT", "20");
+            jail.set_env("IOTGO_HOST", "e");
+            jail.set_env("IOTGO_UNRELATED", "ignored");
+            let flags = Overrides {
+                data_dir: Some("/tmp/y".into()),
+                ..Default::default()
+            };
+            let fig = Config::figment(Some(Path::new("iotgo.toml")), &flags).unwrap();
+            let origin = |k| Origin::of(&fig, k).to_string();
+            assert_eq!(origin("page_limit"), "environment IOTGO_PAGE_LIMIT");
+            assert_eq!(origin("host"), "environment IOTGO_HOST");
+            assert_eq!(origin("data_dir"), "flag --data-dir");
+            assert_eq!(origin("listen"), "default");
+            assert_eq!(origin("jwt_secret"), "default");
+            jail.create_file("typo.toml", "[[admins]]\nemail = \"a@b.c\"\nhash = \"x\"")?;
+            let err = Config::load(Some(Path::new("typo.toml")), &flags).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with("unknown key `admins[0].hash` in the config file typo.toml")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secret_keys() {
+        for k in [
+            "database_url",
+            "jwt_secret",
+            "admin_password",
+            "recaptcha_secret",
+            "metrics_token",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in [
+            "recaptcha_site_key",
+            "listen",
+            "admin_email",
+            "map_tile_url",
+        ] {
+            assert!(!is_secret_key(k), "{k}");
+        }
     }
 
     #[test]

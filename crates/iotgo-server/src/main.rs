@@ -1,76 +1,29 @@
-//! `iotgo`: the command line. Parses flags, loads the configuration and runs the server.
+//! `iotgo`: parses the command line (`cli`), then serves or runs an operator's subcommand.
 
-use clap::{Parser, Subcommand};
-use iotgo_server::config::{Config, Overrides};
+use clap::Parser;
+use iotgo_server::App;
+use iotgo_server::cli::{self, Cli, Command};
+use iotgo_server::config::Config;
 use iotgo_server::store::Backend;
-use iotgo_server::{App, auth};
-use std::io::Read;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Parser)]
-#[command(
-    name = "iotgo",
-    version,
-    about = "IoTgo: a self-hosted IoT cloud platform"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Start the server.
-    Serve {
-        /// Configuration file (TOML); see iotgo.example.toml.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Address to listen on (overrides IOTGO_LISTEN).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Data directory (overrides IOTGO_DATA_DIR).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Database URL (overrides IOTGO_DATABASE_URL).
-        #[arg(long)]
-        database_url: Option<String>,
-    },
-    /// Read a password on standard input and print its Argon2id hash, for `[[admins]]`.
-    HashPassword,
-}
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match Cli::parse().command {
-        Command::Serve {
-            config,
-            listen,
-            data_dir,
-            database_url,
-        } => {
-            let flags = Overrides {
-                listen,
-                data_dir,
-                database_url,
-            };
-            serve(Config::load(config.as_deref(), &flags)?).await
-        }
-        Command::HashPassword => {
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            anyhow::ensure!(!password.is_empty(), "empty password");
-            println!("{}", auth::hash_password(password).await?);
-            Ok(())
-        }
-    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => match cli.config.load() {
+            Ok(config) => serve(config).await,
+            Err(e) => Err(e),
+        },
+        command => cli::run(command, &cli.config).await,
+    };
+    cli::exit_code(result)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

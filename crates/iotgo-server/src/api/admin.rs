@@ -28,13 +28,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/devices/{deviceid}", get(device))
         .route("/api/admin/factorydevices", get(licenses))
         .route("/api/admin/factorydevices/create", post(create_licenses))
-        .route("/api/admin/factorydevices/csv", get(licenses_csv))
+        .route("/api/admin/factorydevices/csv", get(licenses_csv_download))
 }
 
 /// Largest batch of licenses made at once.
-const MAX_BATCH: u32 = 1000;
+pub(crate) const MAX_BATCH: u32 = 1000;
 /// Largest CSV download, in rows.
-const MAX_CSV_ROWS: i64 = 100_000;
+pub(crate) const MAX_CSV_ROWS: i64 = 100_000;
 
 /// A list as a plain JSON array (as the original), with `X-Total-Count` for paging.
 fn counted<T: serde::Serialize>(items: Vec<T>, total: i64) -> Response {
@@ -180,8 +180,21 @@ async fn create_licenses(
     Ok(Json(state.store.create_licenses(name, ty, qty).await?))
 }
 
+/// Licenses as the admin panel's CSV download (`iotgo licenses export` too): a header,
+/// then one row per license.
+pub(crate) fn licenses_csv(items: &[License]) -> anyhow::Result<Vec<u8>> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(["deviceid", "apikey", "type", "name", "batch", "createdAt"])?;
+    for l in items {
+        let created = l.created_at.iso();
+        csv.write_record([&l.deviceid, &l.apikey, &l.kind, &l.name, &l.batch, &created])?;
+    }
+    csv.flush()?;
+    csv.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
+}
+
 /// The licenses matching the list's filters (a batch: `?batch=<first deviceid>`) as CSV.
-async fn licenses_csv(
+async fn licenses_csv_download(
     State(state): State<AppState>,
     _admin: AuthAdmin,
     QueryMap(mut q): QueryMap,
@@ -190,18 +203,7 @@ async fn licenses_csv(
         .or_insert_with(|| MAX_CSV_ROWS.to_string());
     let filter = ListQuery::new(&q, state.config.page_limit).devices(MAX_CSV_ROWS)?;
     let (items, _) = state.store.list_licenses(&filter).await?;
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let write = |csv: &mut csv::Writer<Vec<u8>>| -> csv::Result<()> {
-        csv.write_record(["deviceid", "apikey", "type", "name", "batch", "createdAt"])?;
-        for l in &items {
-            let created = l.created_at.iso();
-            csv.write_record([&l.deviceid, &l.apikey, &l.kind, &l.name, &l.batch, &created])?;
-        }
-        csv.flush()?;
-        Ok(())
-    };
-    write(&mut csv).map_err(anyhow::Error::from)?;
-    let body = csv.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
+    let body = licenses_csv(&items)?;
     let file = match filter.batch {
         Some(b) => format!("attachment; filename=\"licenses-{b}.csv\""),
         None => "attachment; filename=\"licenses.csv\"".to_owned(),

@@ -8,8 +8,10 @@ mod extract;
 mod history;
 mod query;
 mod user;
-mod validate;
+pub(crate) mod validate;
 mod ws;
+
+pub(crate) use admin::{MAX_CSV_ROWS, licenses_csv};
 
 use crate::app::AppState;
 use crate::error::ApiError;

@@ -30,6 +30,9 @@ impl From<LicenseRow> for License {
     }
 }
 
+/// How many licenses [`Store::create_licenses_reporting`] inserts between two reports.
+const PROGRESS_STEP: u32 = 1000;
+
 impl Store {
     /// Makes `qty` licenses of type `ty` in one batch, each with its own apikey.
     pub async fn create_licenses(
@@ -37,6 +40,18 @@ impl Store {
         name: &str,
         ty: DeviceType,
         qty: u32,
+    ) -> StoreResult<Vec<License>> {
+        self.create_licenses_reporting(name, ty, qty, |_| {}).await
+    }
+
+    /// [`Store::create_licenses`], calling `progress` with the number inserted so far
+    /// after every 1,000 rows (the batch still commits as one transaction).
+    pub async fn create_licenses_reporting(
+        &self,
+        name: &str,
+        ty: DeviceType,
+        qty: u32,
+        mut progress: impl FnMut(u32),
     ) -> StoreResult<Vec<License>> {
         let now = Millis::now();
         let mut tx = self.write.begin().await?;
@@ -65,6 +80,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             out.push(license);
+            if (serial - first + 1) % PROGRESS_STEP == 0 {
+                progress(serial - first + 1);
+            }
         }
         tx.commit().await?;
         Ok(out)

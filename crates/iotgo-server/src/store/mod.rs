@@ -181,6 +181,25 @@ impl Store {
         )
     }
 
+    /// Writes a consistent copy of the SQLite database to the new file `path` with
+    /// `VACUUM INTO`: one read transaction, so a server writing meanwhile neither waits
+    /// nor tears the copy. SQLite refuses to overwrite a file that has content.
+    pub async fn vacuum_into(&self, path: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.backend == Backend::Sqlite,
+            "VACUUM INTO is SQLite's; back up PostgreSQL with pg_dump"
+        );
+        let target = path
+            .to_str()
+            .context("the backup path is not valid UTF-8")?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.read)
+            .await
+            .context("VACUUM INTO failed")?;
+        Ok(())
+    }
+
     /// Closes every connection (used at shutdown).
     pub async fn close(&self) {
         self.write.close().await;
