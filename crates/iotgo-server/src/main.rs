@@ -2,12 +2,12 @@
 
 use clap::{Parser, Subcommand};
 use iotgo_server::config::{Config, Overrides};
+use iotgo_server::logging::{self, LogFormat};
 use iotgo_server::store::Backend;
 use iotgo_server::{App, auth};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +18,15 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text or JSON (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "IOTGO_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -43,12 +52,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
         Command::Serve {
             config,
             listen,
