@@ -1,13 +1,15 @@
 //! The application: shared state, the router, start-up and serving.
 
 use crate::auth::{Admins, GeneratedAdmin, Jwt};
-use crate::config::Config;
+use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
+use crate::metrics::{Access, Metrics};
 use crate::store::Store;
-use crate::{api, retention, secrets, web};
+use crate::{api, metrics, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The Device API: ownership cache, realtime hub, group-commit writer, presence.
     pub devices: Arc<DeviceApi>,
+    /// This server's metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 /// A built application, ready to serve.
@@ -52,9 +56,19 @@ impl App {
             .with_history(config.history_enabled);
         let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
         let (admins, generated_admin) = Admins::resolve(&config).await?;
-        let devices = DeviceApi::start(store.clone(), &config).await?;
+        let access = match config.metrics {
+            MetricsMode::Off => Access::Off,
+            MetricsMode::Open => Access::Open,
+            MetricsMode::Token => Access::Token(secrets::metrics_token(
+                config.metrics_token.as_ref(),
+                &config.data_dir,
+            )?),
+        };
+        let metrics = Metrics::start(access)?;
+        let devices = DeviceApi::start(store.clone(), &config, metrics.clone()).await?;
         let state = AppState {
             devices,
+            metrics,
             store,
             jwt: Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl)),
             admins: Arc::new(admins),
@@ -71,8 +85,13 @@ impl App {
     pub fn router(&self) -> Router {
         Router::new()
             .merge(api::routes())
+            .merge(metrics::http::routes())
             .merge(web::routes())
             .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
+            .layer(from_fn_with_state(
+                self.state.metrics.clone(),
+                metrics::http::observe,
+            ))
             .with_state(self.state.clone())
     }
 

@@ -47,6 +47,19 @@ pub struct AdminEntry {
     pub password_hash: Secret,
 }
 
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsMode {
+    /// With `Authorization: Bearer <metrics_token>`.
+    #[default]
+    Token,
+    /// Anyone who reaches the server.
+    Open,
+    /// Nobody: `/metrics` answers 404.
+    Off,
+}
+
 /// The whole server configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
@@ -110,6 +123,11 @@ pub struct Config {
     /// History older than this many days is deleted by a background task
     /// (`IOTGO_HISTORY_RETENTION_DAYS`); 0 keeps it forever.
     pub history_retention_days: u32,
+    /// Who may read `GET /metrics` (`IOTGO_METRICS`: token, open or off).
+    pub metrics: MetricsMode,
+    /// The bearer token of `/metrics` in token mode (`IOTGO_METRICS_TOKEN`); unset means
+    /// generated once into the data directory.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Config {
@@ -141,6 +159,8 @@ impl Default for Config {
             history_enabled: true,
             history_max_points: 1000,
             history_retention_days: 365,
+            metrics: MetricsMode::Token,
+            metrics_token: None,
         }
     }
 }
@@ -157,6 +177,8 @@ const TEXT_KEYS: &[&str] = &[
     "recaptcha_site_key",
     "map_tile_url",
     "host",
+    "metrics",
+    "metrics_token",
 ];
 
 /// Values given as command-line flags; they override everything else.

@@ -12,6 +12,8 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod hub;
+pub mod logging;
+pub mod metrics;
 pub mod retention;
 pub mod secrets;
 pub mod store;

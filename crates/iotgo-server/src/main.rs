@@ -4,18 +4,14 @@ use clap::Parser;
 use iotgo_server::App;
 use iotgo_server::cli::{self, Cli, Command};
 use iotgo_server::config::Config;
+use iotgo_server::logging;
 use iotgo_server::store::Backend;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve => match cli.config.load() {
             Ok(config) => serve(config).await,

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 const JWT_SECRET_FILE: &str = "jwt_secret";
+const METRICS_TOKEN_FILE: &str = "metrics_token";
 
 /// A random alphanumeric string of `len` characters from the OS-seeded generator.
 pub fn random_token(len: usize) -> String {
@@ -34,16 +35,43 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The configured JWT secret, or the one kept in the data directory (made on first use).
 pub fn jwt_secret(configured: Option<&Secret>, data_dir: &Path) -> anyhow::Result<Secret> {
+    kept(
+        configured,
+        data_dir,
+        JWT_SECRET_FILE,
+        "IOTGO_JWT_SECRET",
+        64,
+    )
+}
+
+/// The configured bearer token of `/metrics`, or the one kept in the data directory
+/// (made on first use; give it to Prometheus as its `credentials_file`).
+pub fn metrics_token(configured: Option<&Secret>, data_dir: &Path) -> anyhow::Result<Secret> {
+    kept(
+        configured,
+        data_dir,
+        METRICS_TOKEN_FILE,
+        "IOTGO_METRICS_TOKEN",
+        32,
+    )
+}
+
+/// `configured` when set (at least 16 bytes, as `name` says), else the secret in the
+/// data directory's `file`, first made as `len` random characters.
+fn kept(
+    configured: Option<&Secret>,
+    data_dir: &Path,
+    file: &str,
+    name: &str,
+    len: usize,
+) -> anyhow::Result<Secret> {
     if let Some(s) = configured {
-        anyhow::ensure!(
-            s.expose().len() >= 16,
-            "IOTGO_JWT_SECRET must be at least 16 bytes"
-        );
+        anyhow::ensure!(s.expose().len() >= 16, "{name} must be at least 16 bytes");
         return Ok(s.clone());
     }
-    let path = data_dir.join(JWT_SECRET_FILE);
+    let path = data_dir.join(file);
     if !path.exists() {
-        write_private(&path, &random_token(64))?;
+        write_private(&path, &random_token(len))?;
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;

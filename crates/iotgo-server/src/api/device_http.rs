@@ -6,6 +6,7 @@
 
 use crate::app::AppState;
 use crate::device::{DeviceApi, Outcome};
+use crate::metrics::DeviceAction;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -38,6 +39,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let bad = || {
+        let code = iotgo_protocol::ErrorCode::BadRequest.code();
+        state.metrics.device_request(DeviceAction::Invalid, code);
         answer(
             StatusCode::BAD_REQUEST,
             &DeviceApi::bad_request(&Map::new()),
@@ -60,8 +63,13 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let api = &state.devices;
     let req = match Request::parse(&raw, &api.limits) {
         Ok(req) => req,
-        Err(answer_) => return answer(StatusCode::OK, &answer_.to_value()),
+        Err(answer_) => {
+            api.metrics
+                .device_request(DeviceAction::Invalid, answer_.error);
+            return answer(StatusCode::OK, &answer_.to_value());
+        }
     };
+    tracing::Span::current().record("deviceid", req.deviceid.as_str());
     let (deviceid, from_device) = (req.deviceid.clone(), req.sender == Sender::Device);
     let reply = match api.handle(req, &raw, None).await {
         Outcome::Done(reply) => reply,

@@ -17,6 +17,7 @@
 use crate::app::AppState;
 use crate::device::{Committing, DeviceApi, Outcome, Reply};
 use crate::hub::Peer;
+use crate::metrics::DeviceAction;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -29,6 +30,7 @@ use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
+use tracing::Instrument;
 
 /// The route of this transport.
 pub fn routes() -> Router<AppState> {
@@ -43,7 +45,15 @@ async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Respons
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| run(state, socket))
+        .on_upgrade(move |socket| {
+            // The socket outlives the upgrade request and its span: it gets its own.
+            let span = tracing::info_span!(
+                "ws",
+                deviceid = tracing::field::Empty,
+                user = tracing::field::Empty,
+            );
+            run(state, socket).instrument(span)
+        })
 }
 
 /// Bytes read from the socket at a time.
@@ -78,11 +88,16 @@ struct Connection {
     users: HashSet<String>,
     /// Updates waiting for their commit, oldest first.
     pending: VecDeque<Pending>,
+    /// This socket watches devices: it is counted as a connected app.
+    app: bool,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         let api = &self.state.devices;
+        if self.app {
+            api.metrics.apps_ws.decrement(1);
+        }
         api.hub.leave(self.peer.id(), &self.watching, &self.users);
         let (api, peer_id) = (api.clone(), self.peer.id());
         let bound: Vec<String> = self.bound.drain().collect();
@@ -132,6 +147,7 @@ async fn run(state: AppState, socket: WebSocket) {
         watching: HashSet::new(),
         users: HashSet::new(),
         pending: VecDeque::new(),
+        app: false,
     };
     let idle = config.ws_idle_timeout.max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 2, idle / 2);
@@ -230,6 +246,8 @@ impl Connection {
             Ok(req) => req,
             Err(answer) => {
                 self.drain().await;
+                api.metrics
+                    .device_request(DeviceAction::Invalid, answer.error);
                 let indie_sender = DeviceApi::from_device(&raw) && is_indie(&raw);
                 return self.send(&for_sender(indie_sender, answer.to_value()));
             }
@@ -275,6 +293,9 @@ impl Connection {
         self.send(&for_sender(indie_sender, reply.answer));
         let Some(owner) = reply.owner else { return };
         if from_device {
+            if self.bound.is_empty() {
+                tracing::Span::current().record("deviceid", deviceid);
+            }
             self.bound.insert(deviceid.to_owned());
             let api = self.state.devices.clone();
             api.device_connected(deviceid, &owner, &self.peer).await;
@@ -283,7 +304,15 @@ impl Connection {
         }
     }
 
+    /// Counts this socket as a connected app, once.
+    fn is_app(&mut self) {
+        if !std::mem::replace(&mut self.app, true) {
+            self.state.metrics.apps_ws.increment(1);
+        }
+    }
+
     fn watch(&mut self, deviceid: &str) {
+        self.is_app();
         if self.watching.insert(deviceid.to_owned()) {
             self.state.devices.hub.watch(deviceid, &self.peer);
         }
@@ -293,11 +322,22 @@ impl Connection {
     /// device of the user, current and future.
     async fn subscribe(&mut self, raw: &Map<String, Value>) -> Value {
         let echo = Echo::of(raw);
+        let answer = self.subscribe_owner(raw, echo).await;
+        let code = crate::device::answer_code(&answer);
+        self.state
+            .metrics
+            .device_request(DeviceAction::Subscribe, code);
+        answer
+    }
+
+    async fn subscribe_owner(&mut self, raw: &Map<String, Value>, echo: Echo) -> Value {
         let owner = match (raw.get("jwt"), raw.get("apikey")) {
             (Some(Value::String(token)), _) => self.user_of_token(token).await,
             (_, Some(Value::String(key))) => match ApiKey::parse(key) {
                 Ok(key) => match self.state.store.user_by_apikey(key.as_str()).await {
-                    Ok(user) => user.map(|u| u.user.apikey).ok_or(ErrorCode::Forbidden),
+                    Ok(user) => user
+                        .map(|u| user_apikey(u.user))
+                        .ok_or(ErrorCode::Forbidden),
                     Err(_) => Err(ErrorCode::Internal),
                 },
                 Err(_) => Err(ErrorCode::BadRequest),
@@ -306,6 +346,7 @@ impl Connection {
         };
         match owner {
             Ok(owner) => {
+                self.is_app();
                 self.state.devices.hub.watch_user(&owner, &self.peer);
                 let answer = iotgo_protocol::Answer {
                     apikey: Some(Value::from(owner.clone())),
@@ -325,11 +366,17 @@ impl Connection {
         }
         match self.state.store.user_by_apikey(&claims.sub).await {
             // A password change retires older tokens here too.
-            Ok(Some(u)) if u.token_version == claims.ver => Ok(u.user.apikey),
+            Ok(Some(u)) if u.token_version == claims.ver => Ok(user_apikey(u.user)),
             Ok(_) => Err(ErrorCode::Forbidden),
             Err(_) => Err(ErrorCode::Internal),
         }
     }
+}
+
+/// The apikey of a socket's user, whose e-mail address goes into the socket's span.
+fn user_apikey(user: crate::store::User) -> String {
+    tracing::Span::current().record("user", user.email.as_str());
+    user.apikey
 }
 
 /// Whether a request that could not be parsed names an indie device.

@@ -43,7 +43,10 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         match state.store.user_by_apikey(&c.sub).await? {
             // A password change bumps the version and retires every older token.
-            Some(user) if user.token_version == c.ver => Ok(AuthUser(user)),
+            Some(user) if user.token_version == c.ver => {
+                tracing::Span::current().record("user", user.user.email.as_str());
+                Ok(AuthUser(user))
+            }
             _ => Err(ApiError::Unauthorized("Invalid or expired token")),
         }
     }
@@ -60,6 +63,7 @@ impl FromRequestParts<AppState> for AuthAdmin {
         if !state.admins.contains(&c.email) {
             return Err(ApiError::Unauthorized("Invalid or expired token"));
         }
+        tracing::Span::current().record("user", c.email.as_str());
         Ok(AuthAdmin(c.email))
     }
 }

@@ -15,6 +15,7 @@ mod user;
 
 use crate::auth;
 use crate::config::{Config, Overrides};
+use crate::logging::LogFormat;
 use crate::store::Store;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,15 @@ pub struct Cli {
     /// Where the configuration comes from (shared by every subcommand).
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Log lines as text or JSON (one object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        env = "IOTGO_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -15,6 +15,7 @@ pub use writer::Writer;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics::{DeviceAction, Metrics};
 use crate::store::{Millis, StateWrite, Store};
 use axum::extract::ws::Utf8Bytes;
 use iotgo_protocol::message::{indie_command, sender};
@@ -41,6 +42,8 @@ pub struct DeviceApi {
     pending_timeout: Duration,
     http_window: Duration,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The result of a request that completed.
@@ -102,6 +105,8 @@ impl Committing {
     /// device's watchers (and, when an app sent it, to the device's own socket: two-way
     /// for every device) and gives the answer.
     pub fn complete(self, api: &DeviceApi, ok: bool) -> Reply {
+        let code = if ok { 0 } else { ErrorCode::Internal.code() };
+        api.metrics.device_request(DeviceAction::Update, code);
         if !ok {
             return Reply::plain(self.echo.error(ErrorCode::Internal));
         }
@@ -143,10 +148,14 @@ impl Forwarded {
             Ok(Ok(answer)) => answer,
             _ => {
                 api.hub.cancel_answer(self.req.deviceid.as_str(), &self.key);
+                api.metrics
+                    .device_request(DeviceAction::Update, ErrorCode::Timeout.code());
                 return Reply::plain(self.req.echo.error(ErrorCode::Timeout));
             }
         };
         if answer.get("error").and_then(Value::as_i64) != Some(0) {
+            api.metrics
+                .device_request(DeviceAction::Update, answer_code(&answer));
             return Reply {
                 answer,
                 owner: Some(self.owner),
@@ -172,6 +181,16 @@ struct Push<'a> {
     params: &'a Map<String, Value>,
 }
 
+/// The `error` code of an answer, for counting (`u16::MAX`, counted as `other`, when it
+/// is not a small number).
+pub fn answer_code(answer: &Value) -> u16 {
+    answer
+        .get("error")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(u16::MAX)
+}
+
 /// The text form of a sequence, for matching a device's answer to its command.
 pub fn sequence_key(v: &Value) -> String {
     match v {
@@ -183,16 +202,22 @@ pub fn sequence_key(v: &Value) -> String {
 impl DeviceApi {
     /// Starts the writer and the presence sweeper; marks every device offline (nothing
     /// is connected to a server that is just starting).
-    pub async fn start(store: Store, config: &Config) -> anyhow::Result<Arc<DeviceApi>> {
+    pub async fn start(
+        store: Store,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Arc<DeviceApi>> {
         store.reset_presence(Millis::now()).await?;
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             Duration::from_millis(config.commit_window_ms),
+            metrics.clone(),
         );
         let api = Arc::new(DeviceApi {
             owners: Owners::new(store.clone()),
             store,
-            hub: Hub::default(),
+            hub: Hub::new(&metrics),
+            metrics,
             writer,
             http_seen: Mutex::default(),
             limits: Limits {
@@ -255,10 +280,22 @@ impl DeviceApi {
         raw: &Map<String, Value>,
         except: Option<u64>,
     ) -> Outcome {
+        let action = match &req.action {
+            Action::Register => DeviceAction::Register,
+            Action::Update(_) => DeviceAction::Update,
+            Action::Query(_) => DeviceAction::Query,
+            Action::Date => DeviceAction::Date,
+        };
         let reply = match &mut req.action {
             Action::Update(params) => {
                 let params = std::mem::take(params);
-                return self.update(req, params, raw, except).await;
+                // Committing and forwarded updates are counted once they are answered.
+                let outcome = self.update(req, params, raw, except).await;
+                if let Outcome::Done(reply) = &outcome {
+                    self.metrics
+                        .device_request(action, answer_code(&reply.answer));
+                }
+                return outcome;
             }
             Action::Date => Reply::plain(Answer {
                 date: Some(Millis::now().iso()),
@@ -275,6 +312,8 @@ impl DeviceApi {
                 }
             }
         };
+        self.metrics
+            .device_request(action, answer_code(&reply.answer));
         // (A device's own update writes its last-seen time with the merge.)
         if req.sender == Sender::Device && reply.owner.is_some() {
             self.writer.record(StateWrite::Seen {

@@ -22,6 +22,9 @@ impl DeviceApi {
             return;
         }
         let was_polling = self.lock_seen().remove(deviceid).is_some();
+        if was_polling {
+            self.metrics.devices_http.decrement(1);
+        }
         let write = StateWrite::Online {
             deviceid: deviceid.to_owned(),
             at: Millis::now(),
@@ -56,6 +59,7 @@ impl DeviceApi {
             }
         };
         if first {
+            self.metrics.devices_http.increment(1);
             let write = StateWrite::Online {
                 deviceid: deviceid.to_owned(),
                 at: Millis::now(),
@@ -99,6 +103,7 @@ impl DeviceApi {
         for id in &expired {
             seen.remove(id);
         }
+        self.metrics.devices_http.decrement(expired.len() as f64);
         expired
     }
 }

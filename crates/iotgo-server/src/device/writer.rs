@@ -14,9 +14,10 @@
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
 //! from the store before the next batch touches them.
 
+use crate::metrics::Metrics;
 use crate::store::{FOLD_POINTS, StateCache, StateWrite, Store};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -42,11 +43,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task over `store`, collecting writes for `window`.
-    pub fn spawn(store: Store, window: Duration) -> (Writer, JoinHandle<()>) {
+    /// Starts the writer task over `store`, collecting writes for `window`; it counts its
+    /// batches, commits and history folds in `metrics`.
+    pub fn spawn(
+        store: Store,
+        window: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stale = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(run(store, window, rx, stale.clone()));
+        let task = tokio::spawn(run(store, window, rx, stale.clone(), metrics));
         (Writer { tx, stale }, task)
     }
 
@@ -90,6 +96,7 @@ async fn run(
     window: Duration,
     mut rx: mpsc::Receiver<Job>,
     stale: Arc<Mutex<Vec<String>>>,
+    metrics: Arc<Metrics>,
 ) {
     let mut cache = StateCache::new();
     let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
@@ -118,20 +125,40 @@ async fn run(
         if cache.len() > MAX_CACHED {
             cache.clear();
         }
+        let updates = writes
+            .iter()
+            .filter(|w| matches!(w, StateWrite::Merge { .. }))
+            .count();
+        metrics.commit_batch_size.record(writes.len() as f64);
+        let start = Instant::now();
         let ok = match store.apply_state(&writes, &mut cache).await {
-            Ok(_) => true,
+            Ok(points) => {
+                metrics.updates_committed.increment(updates as u64);
+                metrics.history_points.increment(points as u64);
+                true
+            }
             Err(e) => {
+                metrics.commits_failed.increment(1);
                 tracing::error!(error = ?e, writes = writes.len(), "device state write failed");
                 false
             }
         };
+        metrics.commit_seconds.record(start.elapsed().as_secs_f64());
         writes.clear();
         for done in waiters.drain(..) {
             let _ = done.send(ok);
         }
         // After the acks, so the batch that fills the recent history does not wait for it.
-        if let Err(e) = store.fold_history(FOLD_POINTS).await {
-            tracing::error!(error = ?e, "history fold failed");
+        let start = Instant::now();
+        match store.fold_history(FOLD_POINTS).await {
+            Ok(0) => {}
+            Ok(_) => {
+                metrics.history_folds.increment(1);
+                metrics
+                    .history_fold_seconds
+                    .record(start.elapsed().as_secs_f64());
+            }
+            Err(e) => tracing::error!(error = ?e, "history fold failed"),
         }
     }
 }

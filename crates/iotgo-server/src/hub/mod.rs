@@ -6,7 +6,9 @@
 //! full is told to disconnect. A push is serialised once and the same
 //! bytes are queued for every watcher. The hub lives in `AppState`; there are no statics.
 
+use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
+use metrics::{Counter, Gauge};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,15 +47,27 @@ pub struct Hub {
     pending: Mutex<HashMap<(String, String), oneshot::Sender<Value>>>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Messages queued to, and refused by, sockets (pushes and commands).
+    queued: Counter,
+    dropped: Counter,
+    /// Sockets cut off for not reading.
+    cut_off: Counter,
+    /// Devices with a socket.
+    devices: Gauge,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
+impl Hub {
+    /// An empty hub counting into `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
         Hub {
             inner: Mutex::default(),
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
             shutdown: watch::Sender::new(false),
+            queued: metrics.pushes_queued.clone(),
+            dropped: metrics.pushes_dropped.clone(),
+            cut_off: metrics.peers_cut_off.clone(),
+            devices: metrics.devices_ws.clone(),
         }
     }
 }
@@ -75,14 +89,18 @@ fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
 impl Hub {
     /// A new connection with an outgoing queue of `queue_len` messages.
     pub fn peer(&self, queue_len: usize) -> (Peer, Outbox) {
-        peer::pair(self.next_id.fetch_add(1, Ordering::Relaxed), queue_len)
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        peer::pair(id, queue_len, self.cut_off.clone())
     }
 
     /// Makes `peer` the socket of `deviceid`.
     pub fn bind_device(&self, deviceid: &str, peer: &Peer) -> Bind {
         let mut inner = lock(&self.inner);
         match inner.devices.insert(deviceid.to_owned(), peer.clone()) {
-            None => Bind::New,
+            None => {
+                self.devices.increment(1);
+                Bind::New
+            }
             Some(old) if old.id() == peer.id() => Bind::Already,
             Some(old) => {
                 old.kill();
@@ -100,6 +118,7 @@ impl Hub {
             .is_some_and(|p| p.id() == peer_id)
         {
             inner.devices.remove(deviceid);
+            self.devices.decrement(1);
             true
         } else {
             false
@@ -114,10 +133,17 @@ impl Hub {
     /// Queues `frame` on the device's socket; false when it has none.
     pub fn send_to_device(&self, deviceid: &str, frame: &Utf8Bytes) -> bool {
         let inner = lock(&self.inner);
-        inner
-            .devices
-            .get(deviceid)
-            .is_some_and(|p| p.send_text(frame))
+        let Some(peer) = inner.devices.get(deviceid) else {
+            return false;
+        };
+        let sent = peer.send_text(frame);
+        self.count(sent as u64, !sent as u64);
+        sent
+    }
+
+    fn count(&self, queued: u64, dropped: u64) {
+        self.queued.increment(queued);
+        self.dropped.increment(dropped);
     }
 
     /// Subscribes `peer` to one device.
@@ -160,6 +186,7 @@ impl Hub {
         let mut inner = lock(&self.inner);
         inner.watchers.remove(deviceid);
         if let Some(p) = inner.devices.remove(deviceid) {
+            self.devices.decrement(1);
             p.kill();
         }
     }
@@ -174,14 +201,16 @@ impl Hub {
     pub fn push(&self, deviceid: &str, owner: &str, frame: &Utf8Bytes, except: Option<u64>) {
         let inner = lock(&self.inner);
         let mut sent: Vec<u64> = Vec::new();
+        let mut dropped = 0;
         let all = inner.watchers.get(deviceid).into_iter().flatten();
         for p in all.chain(inner.users.get(owner).into_iter().flatten()) {
             if Some(p.id()) == except || sent.contains(&p.id()) {
                 continue;
             }
             sent.push(p.id());
-            p.send_text(frame);
+            dropped += u64::from(!p.send_text(frame));
         }
+        self.count(sent.len() as u64 - dropped, dropped);
     }
 
     /// Registers an app waiting for `deviceid` to answer the command `sequence`.

@@ -7,6 +7,7 @@
 //! should not cost.)
 
 use axum::extract::ws::{Message, Utf8Bytes};
+use metrics::Counter;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
@@ -21,6 +22,8 @@ struct Shared {
     ready: Notify,
     /// The connection was told to close.
     kill: Notify,
+    /// Counts the connections cut off for not reading.
+    cut_off: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +31,8 @@ struct Queue {
     items: VecDeque<Message>,
     /// The outbox is gone: nothing more is queued.
     closed: bool,
+    /// The queue filled up and the connection was told to close.
+    full: bool,
 }
 
 impl Shared {
@@ -51,13 +56,15 @@ pub struct Outbox {
     shared: Arc<Shared>,
 }
 
-/// A new peer `id` with a queue of at most `cap` messages, and its outbox.
-pub fn pair(id: u64, cap: usize) -> (Peer, Outbox) {
+/// A new peer `id` with a queue of at most `cap` messages, and its outbox; a peer cut
+/// off for letting it fill is counted in `cut_off`.
+pub fn pair(id: u64, cap: usize, cut_off: Counter) -> (Peer, Outbox) {
     let shared = Arc::new(Shared {
         queue: Mutex::default(),
         cap: cap.max(1),
         ready: Notify::new(),
         kill: Notify::new(),
+        cut_off,
     });
     let outbox = Outbox {
         shared: shared.clone(),
@@ -79,6 +86,9 @@ impl Peer {
             return false;
         }
         if queue.items.len() >= self.shared.cap {
+            if !std::mem::replace(&mut queue.full, true) {
+                self.shared.cut_off.increment(1);
+            }
             drop(queue);
             tracing::debug!(peer = self.id, "outgoing queue full, disconnecting");
             self.kill();
@@ -147,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn queues_in_order_cuts_off_when_full_and_refuses_once_closed() {
-        let (peer, outbox) = pair(7, 2);
+        let (peer, outbox) = pair(7, 2, Counter::noop());
         assert!(peer.send(Message::Text("a".into())));
         assert!(peer.send(Message::Text("b".into())));
         // Full: refused, and the connection is told to close.

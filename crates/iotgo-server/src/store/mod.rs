@@ -200,6 +200,16 @@ impl Store {
         Ok(())
     }
 
+    /// Each pool's connections, open and idle: SQLite's `read` and `write` pools, or
+    /// PostgreSQL's one `shared` pool.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        let of = |name, pool: &AnyPool| (name, pool.size(), pool.num_idle());
+        match self.backend {
+            Backend::Sqlite => vec![of("read", &self.read), of("write", &self.write)],
+            Backend::Postgres => vec![of("shared", &self.write)],
+        }
+    }
+
     /// Closes every connection (used at shutdown).
     pub async fn close(&self) {
         self.write.close().await;

@@ -251,6 +251,65 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `GET /metrics` with the token the server generated into its data directory; the
+    /// status and the text.
+    pub async fn metrics(&self) -> (StatusCode, String) {
+        let token = std::fs::read_to_string(self.data_dir().join("metrics_token"))
+            .expect("metrics_token file");
+        let res = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .expect("request");
+        (res.status(), res.text().await.expect("body"))
+    }
+
+    /// A scrape of `/metrics` (status 200 asserted).
+    pub async fn scrape(&self) -> Scrape {
+        let (status, text) = self.metrics().await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        Scrape(text)
+    }
+}
+
+/// The text of a `/metrics` answer.
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// The value of the sample `name` with exactly the labels `labels` (in any order);
+    /// `None` when there is no such sample.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        want.sort();
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (n, mut got) = match series.split_once('{') {
+                    Some((n, rest)) => (
+                        n,
+                        rest.trim_end_matches('}')
+                            .split(',')
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => (series, Vec::new()),
+                };
+                got.sort();
+                (n == name && got == want).then(|| value.parse().expect("a number"))
+            })
+    }
+
+    /// Like [`Scrape::get`], 0 when the sample is absent.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.get(name, labels).unwrap_or(0.0)
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -3,5 +3,6 @@
 mod admin;
 mod devices;
 mod helpers;
+mod metrics;
 mod server;
 mod users;

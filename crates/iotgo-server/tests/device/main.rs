@@ -5,6 +5,7 @@ mod helpers;
 
 mod crash;
 mod http;
+mod metrics;
 mod robust;
 mod support;
 mod ws;

@@ -120,4 +120,8 @@ async fn an_app_that_never_reads_is_cut_off_and_others_keep_up() {
         }
     }
     assert!(seen < PUSHES, "the stuck app got {seen} of {PUSHES}");
+    // Counted: one socket cut off, the pushes it could not take dropped.
+    let s = app.scrape().await;
+    assert_eq!(s.value("iotgo_peers_cut_off_total", &[]), 1.0);
+    assert!(s.value("iotgo_pushes_dropped_total", &[]) >= 1.0, "{}", s.0);
 }

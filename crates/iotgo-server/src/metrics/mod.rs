@@ -1,0 +1,297 @@
+//! Metrics in the Prometheus text format, served at `GET /metrics` ([`http`]).
+//!
+//! Each [`App`](crate::App) has its own [`Metrics`]: a `PrometheusRecorder` of its own
+//! (never installed as the process-wide recorder, so that several servers in one process
+//! — the tests — each count only their own) and the handles of every metric, resolved
+//! once at start. Counting is then an atomic add on a pre-resolved handle: no lock, no
+//! allocation, no lookup by name. The Device API's requests are a fixed table of handles,
+//! one per action × result code.
+//!
+//! What is read rather than counted (database pools, the process's memory, CPU time and
+//! open files) is read when Prometheus scrapes.
+
+pub mod http;
+
+use crate::config::Secret;
+use crate::store::Store;
+use metrics::{
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram, with_local_recorder,
+};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Nobody: the path answers 404.
+    Off,
+    /// Anyone who reaches the server.
+    Open,
+    /// Requests with `Authorization: Bearer <token>`.
+    Token(Secret),
+}
+
+/// The Device API's actions, as counted (`action` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAction {
+    /// `register`.
+    Register,
+    /// `update`.
+    Update,
+    /// `query`.
+    Query,
+    /// `date`.
+    Date,
+    /// `subscribe` (WebSocket only).
+    Subscribe,
+    /// A request refused before its action was known (bad JSON, ids or action).
+    Invalid,
+}
+
+impl DeviceAction {
+    const ALL: [DeviceAction; 6] = [
+        DeviceAction::Register,
+        DeviceAction::Update,
+        DeviceAction::Query,
+        DeviceAction::Date,
+        DeviceAction::Subscribe,
+        DeviceAction::Invalid,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            DeviceAction::Register => "register",
+            DeviceAction::Update => "update",
+            DeviceAction::Query => "query",
+            DeviceAction::Date => "date",
+            DeviceAction::Subscribe => "subscribe",
+            DeviceAction::Invalid => "invalid",
+        }
+    }
+}
+
+/// The Device API's result codes (`error`), as counted; anything else (an indie device
+/// may answer a forwarded command with any code) is counted as `other`.
+const CODES: [u16; 7] = [0, 400, 403, 404, 500, 503, 504];
+
+/// Where a code sits in a row of [`Metrics::device_requests`] (`other` last).
+fn code_index(code: u16) -> usize {
+    CODES.iter().position(|c| *c == code).unwrap_or(CODES.len())
+}
+
+/// Bounds of the buckets of durations, in seconds (0.1 ms to 10 s).
+const SECONDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Bounds of the buckets of group-commit batch sizes (the writer's batch is at most 512).
+const BATCH_SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// The handles of one server's metrics, and its recorder.
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+    /// Who may read them.
+    pub access: Access,
+    /// `iotgo_device_requests_total`, by [`DeviceAction`] × [`CODES`] (+ `other`).
+    device_requests: [[Counter; CODES.len() + 1]; DeviceAction::ALL.len()],
+    /// Device updates committed by the group commit.
+    pub updates_committed: Counter,
+    /// Writes per group commit.
+    pub commit_batch_size: Histogram,
+    /// How long each group commit took.
+    pub commit_seconds: Histogram,
+    /// Group commits that failed (their writes were answered 500).
+    pub commits_failed: Counter,
+    /// Messages (pushes, commands) queued for WebSockets.
+    pub pushes_queued: Counter,
+    /// Pushes not queued because the socket's queue was full.
+    pub pushes_dropped: Counter,
+    /// WebSockets cut off because they stopped reading.
+    pub peers_cut_off: Counter,
+    /// History points recorded.
+    pub history_points: Counter,
+    /// History folds (recent points written into chunks).
+    pub history_folds: Counter,
+    /// How long each fold took.
+    pub history_fold_seconds: Histogram,
+    /// Devices connected by WebSocket.
+    pub devices_ws: Gauge,
+    /// Devices online by HTTP polling (seen within the online window).
+    pub devices_http: Gauge,
+    /// App WebSockets (watching a device or subscribed to a user's devices).
+    pub apps_ws: Gauge,
+}
+
+impl Metrics {
+    /// A fresh set of metrics with its own recorder; histograms are folded every few
+    /// seconds by a task that ends when the metrics are dropped.
+    pub fn start(access: Access) -> anyhow::Result<Arc<Metrics>> {
+        let recorder = Arc::new(
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)?
+                .set_buckets_for_metric(
+                    Matcher::Full("iotgo_commit_batch_size".into()),
+                    BATCH_SIZES,
+                )?
+                .build_recorder(),
+        );
+        let metrics = with_local_recorder(&*recorder, || {
+            describe();
+            let process = metrics_process::Collector::default();
+            process.describe();
+            let device_requests = DeviceAction::ALL.map(|action| {
+                std::array::from_fn(|i| {
+                    let code = CODES.get(i).map_or("other".into(), u16::to_string);
+                    counter!("iotgo_device_requests_total",
+                        "action" => action.label(), "code" => code)
+                })
+            });
+            Arc::new(Metrics {
+                recorder: recorder.clone(),
+                handle: recorder.handle(),
+                process,
+                access,
+                device_requests,
+                updates_committed: counter!("iotgo_updates_committed_total"),
+                commit_batch_size: histogram!("iotgo_commit_batch_size"),
+                commit_seconds: histogram!("iotgo_commit_duration_seconds"),
+                commits_failed: counter!("iotgo_commits_failed_total"),
+                pushes_queued: counter!("iotgo_pushes_queued_total"),
+                pushes_dropped: counter!("iotgo_pushes_dropped_total"),
+                peers_cut_off: counter!("iotgo_peers_cut_off_total"),
+                history_points: counter!("iotgo_history_points_total"),
+                history_folds: counter!("iotgo_history_folds_total"),
+                history_fold_seconds: histogram!("iotgo_history_fold_duration_seconds"),
+                devices_ws: gauge!("iotgo_connected_devices", "transport" => "ws"),
+                devices_http: gauge!("iotgo_connected_devices", "transport" => "http"),
+                apps_ws: gauge!("iotgo_connected_apps", "transport" => "ws"),
+            })
+        });
+        tokio::spawn(upkeep(Arc::downgrade(&metrics)));
+        Ok(metrics)
+    }
+
+    /// Counts a Device API request by its action and the `error` code of its answer.
+    pub fn device_request(&self, action: DeviceAction, code: u16) {
+        self.device_requests[action as usize][code_index(code)].increment(1);
+    }
+
+    /// Records an HTTP request: `route` is the matched path template, never the raw path.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        with_local_recorder(&*self.recorder, || {
+            let (method, route) = (method.to_owned(), route.to_owned());
+            counter!("iotgo_http_requests_total", "method" => method.clone(),
+                "route" => route.clone(), "status" => status.to_string())
+            .increment(1);
+            histogram!("iotgo_http_request_duration_seconds", "method" => method,
+                "route" => route)
+            .record(seconds);
+        });
+    }
+
+    /// Everything in the Prometheus text format, with the database pools and the
+    /// process read now.
+    pub fn render(&self, store: &Store) -> String {
+        with_local_recorder(&*self.recorder, || {
+            self.process.collect();
+            for (pool, size, idle) in store.pool_use() {
+                gauge!("iotgo_db_pool_connections", "pool" => pool).set(size as f64);
+                gauge!("iotgo_db_pool_idle_connections", "pool" => pool).set(idle as f64);
+            }
+        });
+        self.handle.render()
+    }
+}
+
+/// The HELP and unit of every metric.
+fn describe() {
+    describe_counter!(
+        "iotgo_device_requests_total",
+        "Device API requests (HTTP and WebSocket) by action and result code"
+    );
+    describe_counter!(
+        "iotgo_updates_committed_total",
+        "Device updates committed by the group commit"
+    );
+    describe_histogram!(
+        "iotgo_commit_batch_size",
+        "Writes (updates, presence, last-seen) per group commit"
+    );
+    describe_histogram!(
+        "iotgo_commit_duration_seconds",
+        Unit::Seconds,
+        "Duration of each group commit"
+    );
+    describe_counter!(
+        "iotgo_commits_failed_total",
+        "Group commits that failed (their updates were answered 500)"
+    );
+    describe_counter!(
+        "iotgo_pushes_queued_total",
+        "Pushes and commands queued for WebSockets"
+    );
+    describe_counter!(
+        "iotgo_pushes_dropped_total",
+        "Pushes not queued because the WebSocket's queue was full"
+    );
+    describe_counter!(
+        "iotgo_peers_cut_off_total",
+        "WebSockets disconnected because they stopped reading"
+    );
+    describe_counter!("iotgo_history_points_total", "History points recorded");
+    describe_counter!(
+        "iotgo_history_folds_total",
+        "History folds of recent points into chunks"
+    );
+    describe_histogram!(
+        "iotgo_history_fold_duration_seconds",
+        Unit::Seconds,
+        "Duration of each history fold"
+    );
+    describe_gauge!(
+        "iotgo_connected_devices",
+        "Devices connected, by transport (http: polling within the online window)"
+    );
+    describe_gauge!(
+        "iotgo_connected_apps",
+        "App WebSockets watching devices, by transport"
+    );
+    describe_counter!(
+        "iotgo_http_requests_total",
+        "HTTP requests by method, route template and status"
+    );
+    describe_histogram!(
+        "iotgo_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request durations by method and route template"
+    );
+    describe_gauge!(
+        "iotgo_db_pool_connections",
+        "Open database connections, by pool"
+    );
+    describe_gauge!(
+        "iotgo_db_pool_idle_connections",
+        "Idle database connections, by pool"
+    );
+}
+
+/// Folds recorded histogram samples into their buckets now and then (what the exporter's
+/// own server would do), so that memory stays bounded between scrapes.
+async fn upkeep(metrics: Weak<Metrics>) {
+    let mut tick = tokio::time::interval(UPKEEP);
+    loop {
+        tick.tick().await;
+        let Some(metrics) = metrics.upgrade() else {
+            return;
+        };
+        metrics.handle.run_upkeep();
+    }
+}
