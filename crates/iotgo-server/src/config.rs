@@ -108,6 +108,10 @@ pub struct Config {
     /// History older than this many days is deleted by a background task
     /// (`IOTGO_HISTORY_RETENTION_DAYS`); 0 keeps it forever.
     pub history_retention_days: u32,
+    /// How long a shutdown (SIGTERM, SIGINT) may drain connections and writes before the
+    /// server exits anyway, logging what it cut (`IOTGO_SHUTDOWN_TIMEOUT`).
+    #[serde(with = "duration_text")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -139,6 +143,7 @@ impl Default for Config {
             history_enabled: true,
             history_max_points: 1000,
             history_retention_days: 365,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hub;
 pub mod retention;
 pub mod secrets;
+pub mod shutdown;
 pub mod store;
 pub mod web;
 
