@@ -4,15 +4,16 @@ use crate::auth::{Admins, GeneratedAdmin, Jwt};
 use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
 use crate::metrics::{Access, Metrics};
+use crate::shutdown::Drain;
 use crate::store::Store;
 use crate::{api, metrics, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::serve::ListenerExt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
 
 /// What every handler can reach; cheap to clone.
@@ -95,34 +96,73 @@ impl App {
             .with_state(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then closes the database.
+    /// Serves on `listener` until `shutdown` resolves, then drains (see [`App::drain`])
+    /// and closes the database.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = self.router();
+        let drain = Drain::new();
+        let router = self.router().layer(drain.layer());
         let retention = tokio::spawn(retention::run(
             self.state.store.clone(),
             self.state.config.history_retention_days,
         ));
-        let devices = self.state.devices.clone();
-        // WebSockets outlive hyper's graceful shutdown: close them when it starts.
-        let shutdown = async move {
-            shutdown.await;
-            devices.close_sockets();
-        };
-        // Device API answers and pushes are small frames: send them at once instead of
-        // letting Nagle hold them for the peer's delayed ACK (40 ms on Linux).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let mut server = axum::serve(drain.listener(listener)?, router)
+            .with_graceful_shutdown(drain.clone().idle_closing())
+            .into_future();
+        tokio::select! {
+            served = &mut server => return Ok(served?),
+            () = shutdown => {}
+        }
         retention.abort();
-        self.state.devices.shutdown().await;
-        self.state.store.close().await;
+        self.drain(&drain, server).await
+    }
+
+    /// The drain, bounded by `shutdown_timeout`: no new connections; requests in flight
+    /// are answered; WebSockets answer what they read and close with 1001 (going away);
+    /// the writer commits and acks every queued update; the recent history is folded (the
+    /// next start then has no log to read back); devices are marked offline at this time.
+    /// Past the timeout, whatever is left is cut and logged (nothing cut was ever acked).
+    async fn drain(
+        &self,
+        drain: &Drain,
+        server: impl Future<Output = std::io::Result<()>>,
+    ) -> anyhow::Result<()> {
+        let timeout = self.state.config.shutdown_timeout;
+        tracing::info!(
+            "draining: no new connections, answering requests in flight, closing \
+             WebSockets (timeout {})",
+            humantime::format_duration(timeout)
+        );
+        let started = Instant::now();
+        let devices = &self.state.devices;
+        drain.begin();
+        devices.close_sockets();
+        let drained = tokio::time::timeout(timeout, async {
+            let (served, ()) = tokio::join!(server, devices.sockets_closed());
+            devices.shutdown().await;
+            served
+        })
+        .await;
+        match drained {
+            Ok(served) => {
+                served?;
+                self.state.store.close().await;
+                tracing::info!(elapsed = ?started.elapsed(), "drained; exiting");
+            }
+            // The database is left to the process exit: SQLite's WAL and PostgreSQL's
+            // transactions drop what did not commit, and nothing uncommitted was acked.
+            Err(_) => tracing::warn!(
+                connections = drain.open_connections(),
+                websockets = devices.hub.open_sockets(),
+                queued_writes = devices.queued_writes(),
+                "shutdown timeout ({}) reached: cutting the connections still open and \
+                 the device writes not yet committed (none of them was acked)",
+                humantime::format_duration(timeout)
+            ),
+        }
         Ok(())
     }
 }

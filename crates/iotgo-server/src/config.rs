@@ -128,6 +128,10 @@ pub struct Config {
     /// The bearer token of `/metrics` in token mode (`IOTGO_METRICS_TOKEN`); unset means
     /// generated once into the data directory.
     pub metrics_token: Option<Secret>,
+    /// How long a shutdown (SIGTERM, SIGINT) may drain connections and writes before the
+    /// server exits anyway, logging what it cut (`IOTGO_SHUTDOWN_TIMEOUT`).
+    #[serde(with = "duration_text")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -161,6 +165,7 @@ impl Default for Config {
             history_retention_days: 365,
             metrics: MetricsMode::Token,
             metrics_token: None,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod metrics;
 pub mod retention;
 pub mod secrets;
+pub mod shutdown;
 pub mod store;
 pub mod web;
 

@@ -13,6 +13,10 @@
 //! batch with several updates and its acks leave with one write. Answers keep the order
 //! of the requests: any other request first waits for the updates before it (a `query`
 //! then reads what they wrote).
+//!
+//! At shutdown a connection stops reading, answers what it read (its pipelined updates
+//! once committed, its forwarded commands), sends a close frame 1001 (going away) and
+//! reads on to the client's close frame, so the TCP connection ends cleanly.
 
 use crate::app::AppState;
 use crate::device::{Committing, DeviceApi, Outcome, Reply};
@@ -20,8 +24,9 @@ use crate::hub::Peer;
 use crate::metrics::DeviceAction;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use iotgo_protocol::message::{indie_answer, kind};
@@ -29,6 +34,7 @@ use iotgo_protocol::{Action, ApiKey, Echo, ErrorCode, Kind, Request, Sender};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
@@ -38,6 +44,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    if state.devices.hub.is_shutting_down() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let max = state.config.max_body_bytes;
     // Small buffers: the defaults (128 KiB to read, 128 KiB before a write) cost ~140 KiB
     // per idle device. The read buffer grows for a larger message when one comes.
@@ -65,6 +74,9 @@ const WRITE_BATCH: usize = 64;
 /// Most updates of one connection waiting for their commit; past it the socket is not
 /// read until the oldest is answered.
 const PIPELINE: usize = 32;
+/// How long a closing connection waits for its close frame to be written, and then for
+/// the client's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// An update of this connection waiting for its commit, with what its answer needs.
 struct Pending {
@@ -90,6 +102,8 @@ struct Connection {
     pending: VecDeque<Pending>,
     /// This socket watches devices: it is counted as a connected app.
     app: bool,
+    /// Commands forwarded to indie devices, waiting for their answers.
+    forwarded: JoinSet<()>,
 }
 
 impl Drop for Connection {
@@ -99,9 +113,13 @@ impl Drop for Connection {
             api.metrics.apps_ws.decrement(1);
         }
         api.hub.leave(self.peer.id(), &self.watching, &self.users);
+        // A command the device answers later still commits its update.
+        self.forwarded.detach_all();
         let (api, peer_id) = (api.clone(), self.peer.id());
         let bound: Vec<String> = self.bound.drain().collect();
-        if !bound.is_empty() {
+        // At shutdown every device is marked offline at once, after the last commit
+        // (`DeviceApi::shutdown`); no sysmsg to apps whose sockets close too.
+        if !bound.is_empty() && !api.hub.is_shutting_down() {
             tokio::spawn(async move {
                 for id in bound {
                     api.device_disconnected(&id, peer_id).await;
@@ -114,7 +132,12 @@ impl Drop for Connection {
 async fn run(state: AppState, socket: WebSocket) {
     let config = state.config.clone();
     let (peer, queue) = state.devices.hub.peer(config.ws_queue_len);
+    let _open = state.devices.hub.track_socket();
     let mut shutdown = state.devices.hub.shutdown_signal();
+    if *shutdown.borrow() {
+        // Began between the upgrade and here: close at once.
+        shutdown.mark_changed();
+    }
     let (mut sink, mut stream) = socket.split();
     // The writer owns the sink: a client that stops reading blocks only this task. What
     // is already queued goes out with one flush (one syscall for a burst of pushes).
@@ -148,6 +171,7 @@ async fn run(state: AppState, socket: WebSocket) {
         users: HashSet::new(),
         pending: VecDeque::new(),
         app: false,
+        forwarded: JoinSet::new(),
     };
     let idle = config.ws_idle_timeout.max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 2, idle / 2);
@@ -180,13 +204,29 @@ async fn run(state: AppState, socket: WebSocket) {
             _ = ping.tick() => { peer.send(Message::Ping(Default::default())); }
         }
     };
+    let going_away = polite && conn.state.devices.hub.is_shutting_down();
+    if going_away {
+        Box::pin(conn.answer_all()).await;
+    }
     drop(conn);
-    if polite && peer.send(Message::Close(None)) {
-        if tokio::time::timeout(Duration::from_secs(1), &mut writer)
-            .await
-            .is_err()
-        {
+    let frame = going_away.then(|| CloseFrame {
+        code: close_code::AWAY,
+        reason: "server shutting down".into(),
+    });
+    if polite && peer.send(Message::Close(frame)) {
+        if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
             writer.abort();
+        }
+        if going_away {
+            // Closing with the client's close frame unread would reset the connection.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(msg)) = stream.next().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
     } else {
         writer.abort();
@@ -232,6 +272,13 @@ impl Connection {
         }
     }
 
+    /// At shutdown: answers the pending updates and the forwarded commands (the hub ended
+    /// their wait).
+    async fn answer_all(&mut self) {
+        self.drain().await;
+        while self.forwarded.join_next().await.is_some() {}
+    }
+
     /// Answers every pending update, in order.
     async fn drain(&mut self) {
         while !self.pending.is_empty() {
@@ -275,7 +322,8 @@ impl Connection {
                 // Only apps' commands are forwarded: subscribe now, answer when the device does.
                 self.watch(&deviceid);
                 let peer = self.peer.clone();
-                tokio::spawn(async move {
+                while self.forwarded.try_join_next().is_some() {}
+                self.forwarded.spawn(async move {
                     let reply = forwarded.finish().await;
                     peer.send(Message::Text(reply.answer.to_string().into()));
                 });

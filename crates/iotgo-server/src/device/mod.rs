@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 /// The Device API service, shared by the transports through `AppState`.
 pub struct DeviceApi {
@@ -41,9 +42,12 @@ pub struct DeviceApi {
     pub limits: Limits,
     pending_timeout: Duration,
     http_window: Duration,
+    /// The presence sweeper.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The server's metrics.
     pub metrics: Arc<Metrics>,
+    /// The writer's task, awaited at shutdown.
+    writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The result of a request that completed.
@@ -141,11 +145,16 @@ pub struct Forwarded {
 
 impl Forwarded {
     /// Waits for the device: its success stores and pushes the update; its error is passed
-    /// on as is; no answer within the pending-request timeout is 504.
+    /// on as is; no answer within the pending-request timeout is 504; a shutdown while it
+    /// waits is 503 (the device's socket closes with the server).
     pub async fn finish(self) -> Reply {
         let api = self.api.clone();
         let answer = match tokio::time::timeout(api.pending_timeout, self.wait).await {
             Ok(Ok(answer)) => answer,
+            // The server shuts down: the device's socket closes with it.
+            Ok(Err(_)) if api.hub.is_shutting_down() => {
+                return Reply::plain(self.req.echo.error(ErrorCode::DeviceOffline));
+            }
             _ => {
                 api.hub.cancel_answer(self.req.deviceid.as_str(), &self.key);
                 api.metrics
@@ -227,9 +236,10 @@ impl DeviceApi {
             pending_timeout: Duration::from_millis(config.pending_request_timeout_ms),
             http_window: config.http_online_window,
             tasks: Mutex::default(),
+            writer_task: Mutex::new(Some(writer_task)),
         });
         let sweeper = tokio::spawn(presence::sweep(Arc::downgrade(&api)));
-        api.lock_tasks().extend([writer_task, sweeper]);
+        api.lock_tasks().push(sweeper);
         Ok(api)
     }
 
@@ -237,16 +247,46 @@ impl DeviceApi {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Closes every socket (at shutdown).
+    /// Tells every socket to close (at shutdown): they answer what they read, then close
+    /// with 1001; commands waiting for a device's answer end (503).
     pub fn close_sockets(&self) {
         self.hub.shut_down();
     }
 
-    /// Stops the background tasks. A write cut short is rolled back and was never acked.
+    /// Resolves once every WebSocket connection ended (after [`DeviceApi::close_sockets`]).
+    pub async fn sockets_closed(&self) {
+        self.hub.sockets_closed().await
+    }
+
+    /// Device writes queued and not yet in a batch.
+    pub fn queued_writes(&self) -> usize {
+        self.writer.queued()
+    }
+
+    /// Ends the background work, once the connections are gone: the presence sweeper
+    /// stops; the writer commits (and acks) every write queued and ends; the recent
+    /// history is folded into chunks, so the next start has no log to read back; every
+    /// device still marked online is marked offline now (its socket closed with the
+    /// server; HTTP pollers would be marked so at the next start anyway). Dropped before
+    /// the end (the shutdown timeout), the writer is stopped: a write cut short is rolled
+    /// back and was never acked.
     pub async fn shutdown(&self) {
         let tasks: Vec<JoinHandle<()>> = self.lock_tasks().drain(..).collect();
         for t in tasks {
             t.abort();
+        }
+        self.writer.close();
+        let writer = self.writer_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(writer) = writer {
+            let _ = AbortOnDropHandle::new(writer).await;
+        }
+        match self.store.fold_history(1).await {
+            Ok(0) => {}
+            Ok(points) => tracing::info!(points, "recent history folded into chunks"),
+            Err(e) => tracing::error!(error = ?e, "history fold at shutdown failed"),
+        }
+        if let Err(e) = self.store.reset_presence(Millis::now()).await {
+            tracing::error!(error = ?e, "marking devices offline at shutdown failed");
         }
     }
 

@@ -13,12 +13,15 @@
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
 //! from the store before the next batch touches them.
+//!
+//! At shutdown [`Writer::close`] stops new writes; the task commits and acks every write
+//! already queued, then ends.
 
 use crate::metrics::Metrics;
 use crate::store::{FOLD_POINTS, StateCache, StateWrite, Store};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Most writes applied in one transaction.
@@ -40,6 +43,8 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// Devices whose cached params must be dropped before the next batch.
     stale: Arc<Mutex<Vec<String>>>,
+    /// Told once, at shutdown.
+    close: Arc<Notify>,
 }
 
 impl Writer {
@@ -52,8 +57,26 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stale = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(run(store, window, rx, stale.clone(), metrics));
-        (Writer { tx, stale }, task)
+        let close = Arc::new(Notify::new());
+        let task = tokio::spawn(run(
+            store,
+            window,
+            rx,
+            stale.clone(),
+            metrics,
+            close.clone(),
+        ));
+        (Writer { tx, stale, close }, task)
+    }
+
+    /// Refuses further writes (they fail); the task commits what is queued, then ends.
+    pub fn close(&self) {
+        self.close.notify_one();
+    }
+
+    /// Writes queued and not yet taken into a batch.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Queues a write (waiting while the queue is full); the receiver resolves with true
@@ -97,11 +120,24 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     stale: Arc<Mutex<Vec<String>>>,
     metrics: Arc<Metrics>,
+    close: Arc<Notify>,
 ) {
     let mut cache = StateCache::new();
     let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            job = rx.recv() => match job {
+                Some(job) => job,
+                // Closed and empty: every queued write was committed.
+                None => break,
+            },
+            // What is queued stays receivable; new sends fail.
+            () = close.notified() => {
+                rx.close();
+                continue;
+            }
+        };
         let deadline = tokio::time::Instant::now() + window;
         let mut next = Some(first);
         while let Some(job) = next.take() {

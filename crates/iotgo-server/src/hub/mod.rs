@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::{oneshot, watch};
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 mod peer;
 
@@ -54,6 +56,8 @@ pub struct Hub {
     cut_off: Counter,
     /// Devices with a socket.
     devices: Gauge,
+    /// The live WebSocket connections, so that a shutdown can wait for them to close.
+    sockets: TaskTracker,
 }
 
 impl Hub {
@@ -68,6 +72,7 @@ impl Hub {
             dropped: metrics.pushes_dropped.clone(),
             cut_off: metrics.peers_cut_off.clone(),
             devices: metrics.devices_ws.clone(),
+            sockets: TaskTracker::new(),
         }
     }
 }
@@ -214,10 +219,16 @@ impl Hub {
     }
 
     /// Registers an app waiting for `deviceid` to answer the command `sequence`.
+    /// Once the server shuts down the receiver resolves at once, empty.
     pub fn expect_answer(&self, deviceid: &str, sequence: &str) -> oneshot::Receiver<Value> {
         let (tx, rx) = oneshot::channel();
-        // A second command with the same sequence replaces the first, which then times out.
-        lock(&self.pending).insert((deviceid.to_owned(), sequence.to_owned()), tx);
+        let mut pending = lock(&self.pending);
+        // Checked under the lock that `shut_down` clears the commands under.
+        if !self.is_shutting_down() {
+            // A second command with the same sequence replaces the first, which then
+            // times out.
+            pending.insert((deviceid.to_owned(), sequence.to_owned()), tx);
+        }
         rx
     }
 
@@ -237,8 +248,31 @@ impl Hub {
         self.shutdown.subscribe()
     }
 
-    /// Tells every connection to close.
+    /// Whether the server is shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Tells every connection to close, and ends every command still waiting for a
+    /// device's answer (its app is answered at once instead of when its socket is gone).
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
+        lock(&self.pending).clear();
+        self.sockets.close();
+    }
+
+    /// Counts a WebSocket connection as open while the token lives.
+    pub fn track_socket(&self) -> TaskTrackerToken {
+        self.sockets.token()
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_sockets(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Resolves once the hub shut down and every WebSocket connection ended.
+    pub async fn sockets_closed(&self) {
+        self.sockets.wait().await
     }
 }

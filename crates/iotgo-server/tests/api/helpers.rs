@@ -173,6 +173,22 @@ impl TestApp {
         next
     }
 
+    /// Ends the server as a crash would, without its shutdown drain (the history log
+    /// keeps the recent points, devices stay marked online), and starts a new one on the
+    /// same data directory and database.
+    pub async fn restart_after_crash(mut self) -> TestApp {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let mut next = start(config).await;
+        next.db = self.db.take();
+        next._dir = self._dir.take();
+        next
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
         let req = match token {
             Some(t) => req.bearer_auth(t),

@@ -1,52 +1,11 @@
 //! Durability: every acked update survives a SIGKILL of the real binary.
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
+use crate::helpers::spawn_app;
 use crate::support::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Starts `iotgo serve` on the test's data directory and database; returns it and its URL.
-async fn start_binary(data_dir: &std::path::Path, database_url: Option<&str>) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotgo"));
-    cmd.arg("serve")
-        .env("IOTGO_LISTEN", "127.0.0.1:0")
-        .env("IOTGO_DATA_DIR", data_dir)
-        .env("IOTGO_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("IOTGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(url) = database_url {
-        cmd.env("IOTGO_DATABASE_URL", url);
-    }
-    let mut child = cmd.spawn().expect("start iotgo");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let find = async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                return Some(addr);
-            }
-        }
-        None
-    };
-    let addr = tokio::time::timeout(Duration::from_secs(20), find)
-        .await
-        .expect("the server starts")
-        .expect("the server logs its address");
-    // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{addr}"))
-}
 
 #[tokio::test]
 async fn acked_updates_survive_sigkill() {
@@ -58,7 +17,11 @@ async fn acked_updates_survive_sigkill() {
     }
     let config = app.state.config.clone();
     let db = config.database_url.as_ref().map(|s| s.expose().to_owned());
-    let (mut server, base) = start_binary(&config.data_dir, db.as_deref()).await;
+    let Binary {
+        child: mut server,
+        base,
+        ..
+    } = start_binary(&config.data_dir, db.as_deref(), &[]).await;
 
     let mut senders = Vec::new();
     let mut acked = Vec::new();
@@ -96,7 +59,11 @@ async fn acked_updates_survive_sigkill() {
         s.await.expect("sender");
     }
 
-    let (_server, base) = start_binary(&config.data_dir, db.as_deref()).await;
+    let Binary {
+        child: _server,
+        base,
+        ..
+    } = start_binary(&config.data_dir, db.as_deref(), &[]).await;
     let client = reqwest::Client::new();
     for (id, last) in ids.iter().zip(&acked) {
         let acked = last.load(Ordering::SeqCst);

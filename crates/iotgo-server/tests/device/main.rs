@@ -4,6 +4,7 @@
 mod helpers;
 
 mod crash;
+mod drain;
 mod http;
 mod metrics;
 mod robust;

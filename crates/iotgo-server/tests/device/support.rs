@@ -1,10 +1,13 @@
 //! Device API test helpers: HTTP requests, WebSocket clients, licenses.
 
-use crate::helpers::TestApp;
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -88,15 +91,84 @@ pub async fn web_device_until(
     }
 }
 
+/// The real binary, started by [`start_binary`].
+pub struct Binary {
+    /// The process (killed when dropped).
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its log lines so far (kept reading, so the server never blocks on a full pipe).
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `iotgo serve` on the test's data directory and database, with more `env`.
+pub async fn start_binary(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> Binary {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotgo"));
+    cmd.arg("serve")
+        .env("IOTGO_LISTEN", "127.0.0.1:0")
+        .env("IOTGO_DATA_DIR", data_dir)
+        .env("IOTGO_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("IOTGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(url) = database_url {
+        cmd.env("IOTGO_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().expect("start iotgo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let find = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let addr = line.split("listening on http://").nth(1).map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+            log.lock().unwrap().push(line);
+            if addr.is_some() {
+                return addr;
+            }
+        }
+        None
+    };
+    let addr = tokio::time::timeout(Duration::from_secs(20), find)
+        .await
+        .expect("the server starts")
+        .expect("the server logs its address");
+    let keep = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            keep.lock().unwrap().push(line);
+        }
+    });
+    Binary {
+        child,
+        base: format!("http://{addr}"),
+        log,
+    }
+}
+
 /// A WebSocket client.
 pub struct Ws(pub WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 impl Ws {
     /// Connects to `/api/ws`.
     pub async fn connect(app: &TestApp) -> Ws {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", app.addr))
-            .await
-            .unwrap();
+        Ws::connect_to(&app.base).await
+    }
+
+    /// Connects to `/api/ws` of the server at `base` (`http://…`).
+    pub async fn connect_to(base: &str) -> Ws {
+        let url = format!("{}/api/ws", base.replacen("http://", "ws://", 1));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Ws(ws)
     }
 

@@ -85,8 +85,8 @@ async fn chunks_and_recent_points_read_as_one_series_before_and_after_a_fold_or_
 
     check(&app, &me.token, &th, base).await;
 
-    // A restart reads the recent points back from the log.
-    let app = app.restart().await;
+    // A start after a crash reads the recent points back from the log.
+    let app = app.restart_after_crash().await;
     assert_eq!(app.state.store.history_recent_len(), 4);
     check(&app, &me.token, &th, base).await;
 
@@ -99,6 +99,13 @@ async fn chunks_and_recent_points_read_as_one_series_before_and_after_a_fold_or_
     assert_eq!(app.state.store.history_recent_len(), 0);
     assert_eq!(app.state.store.history_count(&th).await.unwrap(), 8);
     check(&app, &me.token, &th, base).await;
+
+    // A shutdown folds the recent points: the next start has no log to read back.
+    record(&app, &th, base, &[(5, 5.0)]).await;
+    assert_eq!(app.state.store.history_recent_len(), 2);
+    let app = app.restart().await;
+    assert_eq!(app.state.store.history_recent_len(), 0);
+    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 10);
 }
 
 #[tokio::test]
@@ -119,7 +126,7 @@ async fn a_deleted_device_leaves_no_recent_points_and_none_come_back_after_a_res
     assert_eq!(app.state.store.history_recent_len(), 2);
     assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
 
-    let app = app.restart().await;
+    let app = app.restart_after_crash().await;
     assert_eq!(app.state.store.history_recent_len(), 2);
     assert_eq!(app.state.store.history_count(&keep).await.unwrap(), 2);
     assert_eq!(app.state.store.fold_history(1).await.unwrap(), 2);
