@@ -3,5 +3,6 @@
 mod admin;
 mod devices;
 mod helpers;
+mod openapi;
 mod server;
 mod users;
