@@ -8,8 +8,24 @@ use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use std::borrow::Cow;
+use utoipa::ToSchema;
+
+/// The body of every Web API failure: `{"error": "<message>"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in words for people.
+    pub error: String,
+}
+
+impl ErrorBody {
+    fn json(error: impl Into<String>) -> Json<ErrorBody> {
+        Json(ErrorBody {
+            error: error.into(),
+        })
+    }
+}
 
 /// Why a Web API request failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +82,11 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = ?e, "internal error");
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({"error": "Internal server error"})),
+                    ErrorBody::json("Internal server error"),
                 )
                     .into_response();
             }
         };
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+        (status, ErrorBody::json(self.to_string())).into_response()
     }
 }

@@ -1,34 +1,38 @@
 //! `/api/admin/…`: the admin panel's API — users, devices, licenses.
 
 use super::extract::{JsonBody, QueryMap};
+use super::openapi::UserListQuery;
+use super::openapi::{AdminAuthFailure, BodyFailure, DeviceListQuery, OrError, QueryFailure};
 use super::query::{ListQuery, MAX_PAGE};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::AuthAdmin;
 use crate::error::ApiError;
 use crate::store::{Device, License, User};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use iotgo_protocol::DeviceType;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this area.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/login", post(login))
-        .route("/api/admin/checkUpdate", get(check_update))
-        .route("/api/admin/users", get(users))
-        .route("/api/admin/users/{apikey}", get(user).delete(delete_user))
-        .route("/api/admin/devices", get(devices))
-        .route("/api/admin/devices/{deviceid}", get(device))
-        .route("/api/admin/factorydevices", get(licenses))
-        .route("/api/admin/factorydevices/create", post(create_licenses))
-        .route("/api/admin/factorydevices/csv", get(licenses_csv_download))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(check_update))
+        .routes(routes!(users))
+        .routes(routes!(user, delete_user))
+        .routes(routes!(devices))
+        .routes(routes!(device))
+        .routes(routes!(licenses))
+        .routes(routes!(create_licenses))
+        .routes(routes!(licenses_csv_download))
 }
 
 /// Largest batch of licenses made at once.
@@ -46,16 +50,43 @@ fn counted<T: serde::Serialize>(items: Vec<T>, total: i64) -> Response {
     res
 }
 
-#[derive(Deserialize)]
+/// An admin's e-mail address and password.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminCredentials)]
 struct Credentials {
+    /// The admin's e-mail address.
     email: Option<String>,
+    /// The admin's password.
     password: Option<String>,
 }
 
+/// `{jwt, user: {email, isAdmin: true}}`, the answer of an admin login.
+#[derive(Serialize, ToSchema)]
+struct AdminSession {
+    /// The admin token for `Authorization: Bearer`.
+    jwt: String,
+    /// The signed-in admin.
+    user: Admin,
+}
+
+/// An admin as the panel sees them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Admin {
+    /// The admin's e-mail address.
+    email: String,
+    /// Always `true`.
+    is_admin: bool,
+}
+
+/// Signs an admin in.
+#[utoipa::path(post, path = "/api/admin/login", tag = "admin", request_body = Credentials,
+    responses((status = 200, description = "The admin session, or a business error",
+        body = OrError<AdminSession>), BodyFailure))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdminSession>, ApiError> {
     let (email, password) = match (body.email.as_deref(), body.password.as_deref()) {
         (Some(e), Some(p)) if !e.trim().is_empty() && !p.is_empty() => (e, p),
         _ => {
@@ -71,16 +102,35 @@ async fn login(
         ));
     }
     let jwt = state.jwt.issue_admin(&email)?;
-    Ok(Json(
-        json!({"jwt": jwt, "user": {"email": email, "isAdmin": true}}),
-    ))
+    let user = Admin {
+        email,
+        is_admin: true,
+    };
+    Ok(Json(AdminSession { jwt, user }))
+}
+
+/// `{message}`: the server's name and version.
+#[derive(Serialize, ToSchema)]
+struct UpdateCheck {
+    /// `IoTgo <version>`.
+    message: &'static str,
 }
 
 /// The original admin panel asks this after login; there is no update server to ask.
-async fn check_update(_admin: AuthAdmin) -> Json<Value> {
-    Json(json!({"message": concat!("IoTgo ", env!("CARGO_PKG_VERSION"))}))
+#[utoipa::path(get, path = "/api/admin/checkUpdate", tag = "admin",
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "The server's version", body = UpdateCheck),
+        AdminAuthFailure))]
+async fn check_update(_admin: AuthAdmin) -> Json<UpdateCheck> {
+    let message = concat!("IoTgo ", env!("CARGO_PKG_VERSION"));
+    Json(UpdateCheck { message })
 }
 
+/// Users, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", params(UserListQuery),
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "A page of users", body = Vec<User>,
+        headers(("x-total-count" = i64, description = "Matches before paging"))), AdminAuthFailure, QueryFailure))]
 async fn users(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -91,6 +141,11 @@ async fn users(
     Ok(counted(items, total))
 }
 
+/// One user.
+#[utoipa::path(get, path = "/api/admin/users/{apikey}", tag = "admin", params(("apikey" = String, Path, description = "The user's apikey")),
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "The user, or a business error",
+        body = OrError<User>), AdminAuthFailure))]
 async fn user(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -102,6 +157,11 @@ async fn user(
         .ok_or(ApiError::business("User does not exist!"))
 }
 
+/// Deletes a user and all their devices.
+#[utoipa::path(delete, path = "/api/admin/users/{apikey}", tag = "admin", params(("apikey" = String, Path, description = "The user's apikey")),
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "The deleted user, or a business error",
+        body = OrError<User>), AdminAuthFailure))]
 async fn delete_user(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -115,6 +175,11 @@ async fn delete_user(
         .ok_or(ApiError::business("User does not exist!"))
 }
 
+/// Every user's devices, newest first, filtered and paged, without their params.
+#[utoipa::path(get, path = "/api/admin/devices", tag = "admin", params(DeviceListQuery),
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "A page of devices", body = Vec<Device>,
+        headers(("x-total-count" = i64, description = "Matches before paging"))), AdminAuthFailure, QueryFailure))]
 async fn devices(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -125,6 +190,12 @@ async fn devices(
     Ok(counted(items, total))
 }
 
+/// One device, with its params.
+#[utoipa::path(get, path = "/api/admin/devices/{deviceid}", tag = "admin",
+    params(("deviceid" = String, Path, description = "Ten hex digits")),
+    security(("admin_jwt" = [])),
+    responses((status = 200, description = "The device, or a business error",
+        body = OrError<Device>), AdminAuthFailure))]
 async fn device(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -136,6 +207,11 @@ async fn device(
         .ok_or(ApiError::business("Device does not exist!"))
 }
 
+/// Licenses, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/admin/factorydevices", tag = "licenses",
+    params(DeviceListQuery), security(("admin_jwt" = [])),
+    responses((status = 200, description = "A page of licenses", body = Vec<License>,
+        headers(("x-total-count" = i64, description = "Matches before paging"))), AdminAuthFailure, QueryFailure))]
 async fn licenses(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -146,14 +222,24 @@ async fn licenses(
     Ok(counted(items, total))
 }
 
-#[derive(Deserialize)]
+/// A batch of licenses to make.
+#[derive(Deserialize, ToSchema)]
 struct NewBatch {
+    /// Product name, at most 128 characters.
     name: Option<String>,
+    /// Two hex digits.
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// How many: a whole number from 1 to 1000 (anything else is a business error).
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     qty: Option<Value>,
 }
 
+/// Makes a batch of licenses, serials from `TT80000001` on.
+#[utoipa::path(post, path = "/api/admin/factorydevices/create", tag = "licenses",
+    request_body = NewBatch, security(("admin_jwt" = [])),
+    responses((status = 200, description = "The new licenses, or a business error",
+        body = OrError<Vec<License>>), AdminAuthFailure, BodyFailure))]
 async fn create_licenses(
     State(state): State<AppState>,
     _admin: AuthAdmin,
@@ -194,6 +280,13 @@ pub(crate) fn licenses_csv(items: &[License]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The licenses matching the list's filters (a batch: `?batch=<first deviceid>`) as CSV.
+#[utoipa::path(get, path = "/api/admin/factorydevices/csv", tag = "licenses",
+    params(DeviceListQuery), security(("admin_jwt" = [])),
+    responses((status = 200,
+        description = "`deviceid,apikey,type,name,batch,createdAt` rows, at most 100,000",
+        body = String, content_type = "text/csv",
+        headers(("content-disposition" = String, description = "The file name"))),
+        AdminAuthFailure, QueryFailure))]
 async fn licenses_csv_download(
     State(state): State<AppState>,
     _admin: AuthAdmin,

@@ -2,38 +2,46 @@
 //! apikey, so another user's device reads as "does not exist".
 
 use super::extract::JsonBody;
+use super::openapi::{BodyFailure, OrError, UserAuthFailure};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::store::{ClaimError, Device};
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this area.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/device", get(list).post(create))
-        .route("/api/user/device/add", post(claim))
-        .route(
-            "/api/user/device/{deviceid}",
-            get(show).post(rename).delete(remove),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(claim))
+        .routes(routes!(show, rename, remove))
 }
 
 const NO_SUCH_DEVICE: ApiError = ApiError::business("Device does not exist!");
 
-#[derive(Deserialize)]
+/// A new DIY device.
+#[derive(Deserialize, ToSchema)]
 struct NewDevice {
+    /// Display name, at most 128 characters.
     name: Option<String>,
+    /// Group name, at most 128 characters.
     group: Option<String>,
+    /// Two hex digits (`00` custom, `01` switch, `02` light, `03` temperature & humidity).
     #[serde(rename = "type")]
     kind: Option<String>,
 }
 
+/// The caller's devices, newest first.
+#[utoipa::path(get, path = "/api/user/device", tag = "devices", security(("user_jwt" = [])),
+    responses((status = 200, description = "The devices, `[]` when none", body = Vec<Device>),
+        UserAuthFailure))]
 async fn list(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -41,6 +49,11 @@ async fn list(
     Ok(Json(state.store.devices_of(&me.user.apikey).await?))
 }
 
+/// Creates a DIY device; its deviceid is the type and the next free serial.
+#[utoipa::path(post, path = "/api/user/device", tag = "devices", request_body = NewDevice,
+    security(("user_jwt" = [])),
+    responses((status = 200, description = "The new device, or a business error",
+        body = OrError<Device>), UserAuthFailure, BodyFailure))]
 async fn create(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -66,14 +79,24 @@ async fn create(
     Ok(Json(device))
 }
 
-#[derive(Deserialize)]
+/// A factory-made device to claim by its license.
+#[derive(Deserialize, ToSchema)]
 struct Claim {
+    /// Display name, at most 128 characters.
     name: Option<String>,
+    /// Group name, at most 128 characters.
     group: Option<String>,
+    /// The license's deviceid.
     deviceid: Option<String>,
+    /// The license's apikey, printed on the device.
     apikey: Option<String>,
 }
 
+/// Claims an indie (factory-made) device by its license.
+#[utoipa::path(post, path = "/api/user/device/add", tag = "devices", request_body = Claim,
+    security(("user_jwt" = [])),
+    responses((status = 200, description = "The claimed device, or a business error",
+        body = OrError<Device>), UserAuthFailure, BodyFailure))]
 async fn claim(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -106,6 +129,11 @@ async fn claim(
     }
 }
 
+/// One of the caller's devices, with its params.
+#[utoipa::path(get, path = "/api/user/device/{deviceid}", tag = "devices",
+    params(("deviceid" = String, Path, description = "Ten hex digits")), security(("user_jwt" = [])),
+    responses((status = 200, description = "The device, or a business error",
+        body = OrError<Device>), UserAuthFailure))]
 async fn show(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -115,12 +143,20 @@ async fn show(
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }
 
-#[derive(Deserialize)]
+/// A device's new name and group.
+#[derive(Deserialize, ToSchema)]
 struct Rename {
+    /// Display name, at most 128 characters.
     name: Option<String>,
+    /// Group name (`""` for none), at most 128 characters.
     group: Option<String>,
 }
 
+/// Renames one of the caller's devices.
+#[utoipa::path(post, path = "/api/user/device/{deviceid}", tag = "devices",
+    params(("deviceid" = String, Path, description = "Ten hex digits")), request_body = Rename, security(("user_jwt" = [])),
+    responses((status = 200, description = "The renamed device, or a business error",
+        body = OrError<Device>), UserAuthFailure, BodyFailure))]
 async fn rename(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -144,6 +180,11 @@ async fn rename(
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }
 
+/// Deletes one of the caller's devices (a claimed one's license becomes free again).
+#[utoipa::path(delete, path = "/api/user/device/{deviceid}", tag = "devices",
+    params(("deviceid" = String, Path, description = "Ten hex digits")), security(("user_jwt" = [])),
+    responses((status = 200, description = "The deleted device, or a business error",
+        body = OrError<Device>), UserAuthFailure))]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,

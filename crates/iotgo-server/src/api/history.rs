@@ -6,26 +6,30 @@
 //! in `/api/user/device…`.
 
 use super::extract::QueryMap;
+use super::openapi::{HistoryPoint, HistoryQuery, OrError, QueryFailure, UserAuthFailure};
 use super::query::parse_time;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::{Bucket, Millis};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use iotgo_protocol::DeviceType;
 use iotgo_protocol::types::lookup;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this area.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/device/{deviceid}/history", get(as_json))
-        .route("/api/user/device/{deviceid}/history.csv", get(as_csv))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(as_json))
+        .routes(routes!(as_csv))
 }
 
 /// Most fields one request may ask for.
@@ -220,12 +224,39 @@ async fn read(
     })
 }
 
+/// A device's history over a range, as JSON.
+#[derive(Serialize, ToSchema)]
+struct History {
+    /// The device.
+    deviceid: String,
+    /// Start of the range.
+    from: Millis,
+    /// End of the range (exclusive).
+    to: Millis,
+    /// Bucket width in seconds, `null` for raw points.
+    bucket: Option<i64>,
+    /// The fields read.
+    fields: Vec<String>,
+    /// The points, oldest first.
+    #[schema(value_type = Vec<HistoryPoint>)]
+    points: Vec<Value>,
+    /// Raw points stopped at the cap: ask again from after the last point's time.
+    more: bool,
+}
+
+/// The recorded values of one of the caller's devices: raw points or min/avg/max/count
+/// per bucket, at most `history_max_points`.
+#[utoipa::path(get, path = "/api/user/device/{deviceid}/history", tag = "history",
+    params(("deviceid" = String, Path, description = "Ten hex digits"), HistoryQuery),
+    security(("user_jwt" = [])),
+    responses((status = 200, description = "The history, or a business error",
+        body = OrError<History>), UserAuthFailure, QueryFailure))]
 async fn as_json(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     Path(deviceid): Path<String>,
     QueryMap(q): QueryMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     let s = read(&state, &me.user.apikey, &deviceid, &q).await?;
     let fields = &s.ask.fields;
     let points: Vec<Value> = s
@@ -260,17 +291,26 @@ async fn as_json(
             Value::Object(o)
         })
         .collect();
-    Ok(Json(json!({
-        "deviceid": s.deviceid,
-        "from": s.ask.from.iso(),
-        "to": s.ask.to.iso(),
-        "bucket": s.ask.bucket_ms.map(|b| b / 1000),
-        "fields": fields,
-        "points": points,
-        "more": s.more,
-    })))
+    Ok(Json(History {
+        deviceid: s.deviceid,
+        from: s.ask.from,
+        to: s.ask.to,
+        bucket: s.ask.bucket_ms.map(|b| b / 1000),
+        fields: s.ask.fields,
+        points,
+        more: s.more,
+    }))
 }
 
+/// The same history as CSV: raw `time,ts,<field>…`, buckets
+/// `time,<field>_min,<field>_avg,<field>_max,<field>_count…`.
+#[utoipa::path(get, path = "/api/user/device/{deviceid}/history.csv", tag = "history",
+    params(("deviceid" = String, Path, description = "Ten hex digits"), HistoryQuery),
+    security(("user_jwt" = [])),
+    responses((status = 200, description = "The history as CSV, or a business error as JSON",
+        content((String = "text/csv"), (ErrorBody = "application/json")),
+        headers(("x-history-more" = bool, description = "Raw points stopped at the cap"))),
+        UserAuthFailure, QueryFailure))]
 async fn as_csv(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,

@@ -6,6 +6,7 @@ mod device_http;
 mod devices;
 mod extract;
 mod history;
+pub mod openapi;
 mod query;
 mod user;
 pub(crate) mod validate;
@@ -17,54 +18,92 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use iotgo_protocol::types::{TYPES, TypeInfo};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Every `/api` route and `/healthz`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let (documented, doc) = web_api().split_for_parts();
+    documented
+        .merge(openapi::routes(doc))
+        .merge(device_http::routes())
+        .merge(ws::routes())
+        .route("/api", axum::routing::any(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+/// The Web API: each route registered together with its OpenAPI operation.
+fn web_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(user::routes())
         .merge(devices::routes())
         .merge(history::routes())
         .merge(admin::routes())
-        .merge(device_http::routes())
-        .merge(ws::routes())
-        .route("/api/config", get(public_config))
-        .route("/api/types", get(device_types))
-        .route("/api", axum::routing::any(not_found))
-        .route("/api/{*rest}", axum::routing::any(not_found))
-        .route("/healthz", get(health))
+        .routes(routes!(public_config))
+        .routes(routes!(device_types))
+        .routes(routes!(health))
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
+/// The answer of `/healthz`.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// `ok`, or `database unavailable`.
+    status: &'static str,
+}
+
 /// 200 when the database answers, 503 otherwise.
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/healthz", tag = "server",
+    responses(
+        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 503, description = "The database does not answer", body = Health),
+    ))]
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     if state.store.ping().await {
-        (StatusCode::OK, Json(json!({"status": "ok"})))
+        (StatusCode::OK, Json(Health { status: "ok" }))
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "database unavailable"})),
-        )
+        let status = "database unavailable";
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status }))
     }
 }
 
+/// Public settings: what a web or mobile app needs to know before anyone signs in.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PublicConfig {
+    /// The server's version.
+    version: &'static str,
+    /// The captcha's public site key, `null` when none is configured.
+    recaptcha_site_key: Option<String>,
+    /// Whether sign-up needs a solved captcha.
+    captcha_required: bool,
+    /// Map tile URL template (`{z}/{x}/{y}`) for GPS devices.
+    map_tile_url: String,
+}
+
 /// What a web or mobile app needs to know before anyone signs in.
-async fn public_config(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "recaptchaSiteKey": state.config.recaptcha_site_key,
-        "captchaRequired": state.config.recaptcha_secret.is_some(),
-        "mapTileUrl": state.config.map_tile_url,
-    }))
+#[utoipa::path(get, path = "/api/config", tag = "server",
+    responses((status = 200, description = "Public settings", body = PublicConfig)))]
+async fn public_config(State(state): State<AppState>) -> Json<PublicConfig> {
+    Json(PublicConfig {
+        version: env!("CARGO_PKG_VERSION"),
+        recaptcha_site_key: state.config.recaptcha_site_key.clone(),
+        captcha_required: state.config.recaptcha_secret.is_some(),
+        map_tile_url: state.config.map_tile_url.clone(),
+    })
 }
 
 /// The device type registry (`iotgo_protocol::types`), for the web app's controls and charts.
+#[utoipa::path(get, path = "/api/types", tag = "server",
+    responses((status = 200, description = "Every known device type",
+        body = Vec<openapi::DeviceTypeInfo>)))]
 async fn device_types() -> Json<&'static [TypeInfo]> {
     Json(TYPES)
 }

@@ -1,39 +1,46 @@
 //! `/api/user/{register,login,password}`: accounts.
 
 use super::extract::JsonBody;
+use super::openapi::{BodyFailure, Empty, OrError, UserAuthFailure};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::{AuthUser, hash_password, verify_password};
 use crate::captcha;
 use crate::error::ApiError;
 use crate::store::{StoreError, User};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use iotgo_protocol::ApiKey;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes of this area.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/register", post(register))
-        .route("/api/user/login", post(login))
-        .route("/api/user/password", post(password))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(password))
 }
 
-#[derive(Deserialize)]
+/// An e-mail address and a password.
+#[derive(Deserialize, ToSchema)]
 struct Credentials {
+    /// The e-mail address (trimmed and lowercased).
     email: Option<String>,
+    /// The password: at least 8 characters, at most 1024 bytes for a new one.
     password: Option<String>,
-    /// The captcha token (registration only).
+    /// The captcha token (registration only, when the server asks for a captcha).
     response: Option<String>,
 }
 
 /// `{jwt, user}`, the answer of register and login.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Session {
+    /// The login token for `Authorization: Bearer`.
     jwt: String,
+    /// The signed-in user.
     user: User,
 }
 
@@ -46,6 +53,10 @@ fn non_empty(c: &Credentials) -> Result<(&str, &str), ApiError> {
     }
 }
 
+/// Signs up: makes an account and signs it in.
+#[utoipa::path(post, path = "/api/user/register", tag = "accounts", request_body = Credentials,
+    responses((status = 200, description = "The new session, or a business error",
+        body = OrError<Session>), BodyFailure))]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -91,6 +102,10 @@ async fn register(
     }))
 }
 
+/// Signs in with an e-mail address and password.
+#[utoipa::path(post, path = "/api/user/login", tag = "accounts", request_body = Credentials,
+    responses((status = 200, description = "The session, or a business error",
+        body = OrError<Session>), BodyFailure))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -112,18 +127,26 @@ async fn login(
     }))
 }
 
-#[derive(Deserialize)]
+/// The current password and a new one.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PasswordChange {
+    /// The current password.
     old_password: Option<String>,
+    /// The new password: at least 8 characters, at most 1024 bytes.
     new_password: Option<String>,
 }
 
+/// Changes the caller's password; every older token of theirs stops working.
+#[utoipa::path(post, path = "/api/user/password", tag = "accounts",
+    request_body = PasswordChange, security(("user_jwt" = [])),
+    responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
+        UserAuthFailure, BodyFailure))]
 async fn password(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
     JsonBody(body): JsonBody<PasswordChange>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     let (old, new) = match (body.old_password.as_deref(), body.new_password.as_deref()) {
         (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() => (o, n),
         _ => {
@@ -138,5 +161,5 @@ async fn password(
     }
     let hash = hash_password(new.to_owned()).await?;
     state.store.set_password(&me.user.apikey, &hash).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }

@@ -3,6 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A point in time, milliseconds since the epoch; serialised as ISO 8601 (`…T…Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,8 +31,21 @@ impl Serialize for Millis {
     }
 }
 
+/// In the OpenAPI document: a `date-time` string, as serialised.
+impl PartialSchema for Millis {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .examples(["2014-11-24T06:49:20.822Z"])
+            .into()
+    }
+}
+
+impl ToSchema for Millis {}
+
 /// A user as clients see it: never with the password.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Lowercased e-mail address.
@@ -52,7 +68,7 @@ pub struct UserRecord {
 }
 
 /// A device as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     /// Display name.
@@ -72,19 +88,24 @@ pub struct Device {
     pub online: bool,
     /// Last known state; left out of admin lists.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, required = false)]
     pub params: Option<Map<String, Value>>,
     /// Time of the last params change.
+    #[schema(required = true)]
     pub last_modified: Option<Millis>,
     /// Last request from the device on any transport.
+    #[schema(required = true)]
     pub last_seen_at: Option<Millis>,
     /// Last time the device opened a connection.
+    #[schema(required = true)]
     pub last_connected_at: Option<Millis>,
     /// Last time the device's connection closed.
+    #[schema(required = true)]
     pub last_disconnected_at: Option<Millis>,
 }
 
 /// A license: a factory-made device with its own apikey, waiting to be claimed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct License {
     /// Batch (product) name.

@@ -4,5 +4,6 @@ mod admin;
 mod devices;
 mod helpers;
 mod metrics;
+mod openapi;
 mod server;
 mod users;
