@@ -165,12 +165,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }
-        let mut config = self.config.clone();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        let mut next = start(config).await;
-        next.db = self.db.take();
-        next._dir = self._dir.take();
-        next
+        self.start_again().await
     }
 
     /// Ends the server as a crash would, without its shutdown drain (the history log
@@ -181,6 +176,11 @@ impl TestApp {
             task.abort();
             let _ = task.await;
         }
+        self.start_again().await
+    }
+
+    /// A new server on this one's data directory and database (this one has ended).
+    async fn start_again(mut self) -> TestApp {
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
         let mut next = start(config).await;

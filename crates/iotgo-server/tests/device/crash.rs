@@ -64,21 +64,10 @@ async fn acked_updates_survive_sigkill() {
         base,
         ..
     } = start_binary(&config.data_dir, db.as_deref(), &[]).await;
-    let client = reqwest::Client::new();
     for (id, last) in ids.iter().zip(&acked) {
         let acked = last.load(Ordering::SeqCst);
         assert!(acked > 0, "device {id} got no ack before the kill");
-        let q = json!({"action": "query", "deviceid": id, "apikey": me.apikey, "params": ["n"]});
-        let answer: Value = client
-            .post(format!("{base}/api/http"))
-            .json(&q)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let stored = answer["params"]["n"].as_i64().unwrap_or(0);
+        let stored = query_n(&base, id, &me.apikey).await;
         assert!(
             stored >= acked,
             "device {id}: acked {acked}, stored {stored}"

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::Child;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,16 +19,6 @@ const WS_DEVICES: usize = 12;
 /// Devices updating over HTTP, one request after the other on a keep-alive connection.
 const HTTP_DEVICES: usize = 6;
 const WINDOW: usize = 8;
-
-/// Sends SIGTERM to the server.
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
 
 /// How a client's connection ended: `Ok` cleanly, `Err` with what went wrong.
 type End = Result<(), String>;
@@ -205,15 +194,10 @@ async fn sigterm_answers_commits_and_closes_everything_then_exits_0() {
     // Act: SIGTERM while they run.
     let at = Millis::now();
     let t0 = Instant::now();
-    sigterm(&server);
-    let status = tokio::time::timeout(Duration::from_secs(15), server.wait())
-        .await
-        .expect("exits")
-        .unwrap();
+    let (status, log) = terminate(&mut server, &log, Duration::from_secs(15)).await;
     let took = t0.elapsed();
 
     // Assert: exit 0 within the timeout, with nothing cut.
-    let log = log.lock().unwrap().join("\n");
     assert!(status.success(), "{status:?}\n{log}");
     assert!(took < Duration::from_secs(10), "{took:?}\n{log}");
     assert!(log.contains("drained; exiting"), "{log}");
@@ -260,20 +244,9 @@ async fn sigterm_answers_commits_and_closes_everything_then_exits_0() {
         base,
         ..
     } = start_binary(&config.data_dir, db.as_deref(), &env).await;
-    let client = reqwest::Client::new();
     for (id, last) in ids.iter().zip(&acked) {
-        let q = json!({"action": "query", "deviceid": id, "apikey": me.apikey, "params": ["n"]});
-        let answer: Value = client
-            .post(format!("{base}/api/http"))
-            .json(&q)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let acked = last.load(Ordering::SeqCst);
-        assert_eq!(answer["params"]["n"], json!(acked), "device {id}");
+        let n = query_n(&base, id, &me.apikey).await;
+        assert_eq!(n, last.load(Ordering::SeqCst), "device {id}");
     }
 }
 
@@ -305,14 +278,9 @@ async fn a_stuck_client_cannot_hold_the_exit_past_the_timeout() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let t0 = Instant::now();
-    sigterm(&server);
-    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
-        .await
-        .expect("exits")
-        .unwrap();
+    let (status, log) = terminate(&mut server, &log, Duration::from_secs(10)).await;
     let took = t0.elapsed();
 
-    let log = log.lock().unwrap().join("\n");
     assert!(status.success(), "{status:?}\n{log}");
     // It waited for the stuck request, then cut it.
     assert!(took >= Duration::from_millis(900), "{took:?}\n{log}");

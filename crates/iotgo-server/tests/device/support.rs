@@ -91,6 +91,41 @@ pub async fn web_device_until(
     }
 }
 
+/// Sends SIGTERM to `server` and waits up to `within` for its exit; returns its status
+/// and its whole log.
+pub async fn terminate(
+    server: &mut Child,
+    log: &Mutex<Vec<String>>,
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let pid = server.id().expect("running").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = tokio::time::timeout(within, server.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    (status, log.lock().unwrap().join("\n"))
+}
+
+/// The stored `n` of device `id` (0 when it has none), by a Device API `query` over HTTP.
+pub async fn query_n(base: &str, id: &str, apikey: &str) -> i64 {
+    let q = json!({"action": "query", "deviceid": id, "apikey": apikey, "params": ["n"]});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/http"))
+        .json(&q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["params"]["n"].as_i64().unwrap_or(0)
+}
+
 /// The real binary, started by [`start_binary`].
 pub struct Binary {
     /// The process (killed when dropped).
