@@ -8,5 +8,6 @@ mod drain;
 mod http;
 mod metrics;
 mod robust;
+mod schemas;
 mod support;
 mod ws;
