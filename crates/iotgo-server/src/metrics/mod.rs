@@ -14,6 +14,7 @@ pub mod http;
 
 use crate::config::Secret;
 use crate::store::Store;
+use axum::http::Method;
 use metrics::{
     Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
     gauge, histogram, with_local_recorder,
@@ -21,8 +22,11 @@ use metrics::{
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use thread_local::ThreadLocal;
 
 /// Who may read `GET /metrics`.
 #[derive(Debug, Clone)]
@@ -128,6 +132,9 @@ pub struct Metrics {
     pub devices_http: Gauge,
     /// App WebSockets (watching a device or subscribed to a user's devices).
     pub apps_ws: Gauge,
+    /// HTTP requests' handles by route template, resolved as requests come, per thread
+    /// (no lock when counting).
+    http: ThreadLocal<RefCell<HashMap<String, http::RouteHandles>>>,
 }
 
 impl Metrics {
@@ -173,6 +180,7 @@ impl Metrics {
                 devices_ws: gauge!("iotgo_connected_devices", "transport" => "ws"),
                 devices_http: gauge!("iotgo_connected_devices", "transport" => "http"),
                 apps_ws: gauge!("iotgo_connected_apps", "transport" => "ws"),
+                http: ThreadLocal::new(),
             })
         });
         tokio::spawn(upkeep(Arc::downgrade(&metrics)));
@@ -185,16 +193,16 @@ impl Metrics {
     }
 
     /// Records an HTTP request: `route` is the matched path template, never the raw path.
-    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        with_local_recorder(&*self.recorder, || {
-            let (method, route) = (method.to_owned(), route.to_owned());
-            counter!("iotgo_http_requests_total", "method" => method.clone(),
-                "route" => route.clone(), "status" => status.to_string())
-            .increment(1);
-            histogram!("iotgo_http_request_duration_seconds", "method" => method,
-                "route" => route)
-            .record(seconds);
-        });
+    /// The handles of a (route, method, status) are resolved once per thread
+    /// ([`http::RouteHandles`]); after that, counting is an atomic add.
+    pub fn http_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let mut routes = self.http.get_or_default().borrow_mut();
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), http::RouteHandles::default());
+        }
+        let handles = routes.get_mut(route).expect("just inserted");
+        let method = http::method_label(method);
+        handles.record(&self.recorder, route, method, status, seconds);
     }
 
     /// Everything in the Prometheus text format, with the database pools and the

@@ -140,4 +140,26 @@ async fn http_requests_count_by_route_template_and_status() {
         ),
         1.0
     );
+    // A made-up method is counted as `other`, never as a series of its own.
+    let made_up = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let res = app
+        .client
+        .request(made_up, format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let s = app.scrape().await;
+    assert!(!s.0.contains("BREW"), "{}", s.0);
+    assert_eq!(
+        s.value(
+            "iotgo_http_requests_total",
+            &[
+                ("method", "other"),
+                ("route", "/healthz"),
+                ("status", "405")
+            ]
+        ),
+        1.0
+    );
 }
