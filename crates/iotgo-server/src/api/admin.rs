@@ -167,10 +167,7 @@ async fn delete_user(
     _admin: AuthAdmin,
     Path(apikey): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let user = state.store.delete_user(&apikey).await?;
-    if let Some(u) = &user {
-        state.devices.user_removed(&u.apikey);
-    }
+    let user = state.devices.delete_user(&apikey).await?;
     user.map(Json)
         .ok_or(ApiError::business("User does not exist!"))
 }

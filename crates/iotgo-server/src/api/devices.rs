@@ -72,10 +72,9 @@ async fn create(
     let ty = DeviceType::parse(kind)
         .map_err(|_| ApiError::Business(format!("Device type {kind} is forbidden!").into()))?;
     let device = state
-        .store
+        .devices
         .create_device(&me.user.apikey, name, group, ty)
         .await?;
-    state.devices.device_added(&device.deviceid, &device.apikey);
     Ok(Json(device))
 }
 
@@ -116,14 +115,11 @@ async fn claim(
         DeviceId::parse(id.trim()).map_err(|_| ApiError::business("Invalid device id format!"))?;
     let key = ApiKey::parse(key.trim()).map_err(|_| NO_SUCH_DEVICE)?;
     match state
-        .store
+        .devices
         .claim_device(&me.user.apikey, &id, key.as_str(), name, group)
         .await
     {
-        Ok(device) => {
-            state.devices.device_added(&device.deviceid, &device.apikey);
-            Ok(Json(device))
-        }
+        Ok(device) => Ok(Json(device)),
         Err(ClaimError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::Business(e.to_string().into())),
     }
@@ -191,11 +187,8 @@ async fn remove(
     Path(deviceid): Path<String>,
 ) -> Result<Json<Device>, ApiError> {
     let device = state
-        .store
+        .devices
         .delete_device(&me.user.apikey, &deviceid)
         .await?;
-    if let Some(d) = &device {
-        state.devices.device_removed(&d.deviceid);
-    }
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }

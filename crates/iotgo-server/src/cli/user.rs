@@ -118,13 +118,17 @@ pub async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Result<()> 
             }
             let store = open_store(&config).await?;
             let user = find(&store, &email).await?;
-            let devices = store.devices_of(&user.user.apikey).await?.len();
-            // None: deleted meanwhile by someone else.
-            store
+            // No server runs (checked above), so no cache needs telling. None: deleted
+            // meanwhile by someone else.
+            let (_, devices) = store
                 .delete_user(&user.user.apikey)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user with e-mail {}", user.user.email))?;
-            println!("deleted user {} and {devices} devices", user.user.email);
+            println!(
+                "deleted user {} and {} devices",
+                user.user.email,
+                devices.len()
+            );
         }
         UserCommand::SetPassword { email } => {
             let store = open_store(&config).await?;

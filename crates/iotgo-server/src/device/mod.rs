@@ -8,6 +8,7 @@
 
 mod owners;
 mod presence;
+mod registry;
 mod writer;
 
 pub use owners::Owners;
@@ -288,28 +289,6 @@ impl DeviceApi {
         if let Err(e) = self.store.reset_presence(Millis::now()).await {
             tracing::error!(error = ?e, "marking devices offline at shutdown failed");
         }
-    }
-
-    /// A device was deleted through the Web API.
-    pub fn device_removed(&self, deviceid: &str) {
-        self.owners.forget(deviceid);
-        self.writer.forget(deviceid);
-        self.hub.forget_device(deviceid);
-    }
-
-    /// A device was created or claimed through the Web API.
-    pub fn device_added(&self, deviceid: &str, owner: &str) {
-        self.owners.set(deviceid, owner);
-        self.writer.forget(deviceid);
-    }
-
-    /// A user (and all their devices) was deleted through the Web API.
-    pub fn user_removed(&self, owner: &str) {
-        for id in self.owners.forget_user(owner) {
-            self.writer.forget(&id);
-            self.hub.forget_device(&id);
-        }
-        self.hub.forget_user(owner);
     }
 
     /// Handles a parsed request; `raw` is the request object as received (forwarded to

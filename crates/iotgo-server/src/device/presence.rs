@@ -87,6 +87,13 @@ impl DeviceApi {
             .push(deviceid, owner, &Utf8Bytes::from(msg.to_string()), None);
     }
 
+    /// A deleted device leaves the HTTP-polling window (no offline sysmsg comes later).
+    pub(super) fn forget_poller(&self, deviceid: &str) {
+        if self.lock_seen().remove(deviceid).is_some() {
+            self.metrics.devices_http.decrement(1);
+        }
+    }
+
     fn lock_seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Instant>> {
         self.http_seen.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -116,6 +116,8 @@ impl From<sqlx::Error> for ClaimError {
 
 impl Store {
     /// Creates a DIY device of type `ty` owned by `owner`, with the next free serial.
+    /// A running server creates devices through `DeviceApi::create_device`, which clears
+    /// the caches too; this is public for set-up code with no server (an example).
     pub async fn create_device(
         &self,
         owner: &str,
@@ -131,8 +133,9 @@ impl Store {
         Ok(device)
     }
 
-    /// Claims the license (`deviceid`, `factory_apikey`) for `owner`.
-    pub async fn claim_device(
+    /// Claims the license (`deviceid`, `factory_apikey`) for `owner`
+    /// (`DeviceApi::claim_device` calls it, then clears the caches).
+    pub(crate) async fn claim_device(
         &self,
         owner: &str,
         id: &DeviceId,
@@ -225,8 +228,9 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    /// Deletes a device of `owner` and its history; returns the device as it was.
-    pub async fn delete_device(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
+    /// Deletes a device of `owner` and its history; returns the device as it was
+    /// (`DeviceApi::delete_device` calls it, then clears the caches).
+    pub(crate) async fn delete_device(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
         let sql = format!(
             "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING {COLUMNS}, params"
         );
@@ -236,9 +240,6 @@ impl Store {
             .bind(owner)
             .fetch_optional(&self.write)
             .await?;
-        if row.is_some() {
-            self.history_deleted(&[id.to_owned()]);
-        }
         Ok(row.map(Into::into))
     }
 

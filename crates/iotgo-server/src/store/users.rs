@@ -111,8 +111,13 @@ impl Store {
         ))
     }
 
-    /// Deletes a user, every device they own and its history, in one transaction.
-    pub async fn delete_user(&self, apikey: &str) -> StoreResult<Option<User>> {
+    /// Deletes a user, every device they own and its history, in one transaction; the
+    /// user as they were and the deleted deviceids (`DeviceApi::delete_user` calls it,
+    /// then clears the caches).
+    pub(crate) async fn delete_user(
+        &self,
+        apikey: &str,
+    ) -> StoreResult<Option<(User, Vec<String>)>> {
         let mut tx = self.write.begin().await?;
         let row: Option<UserRow> =
             sqlx::query_as(AssertSqlSafe(format!("{SELECT_USER} WHERE apikey = $1")))
@@ -130,7 +135,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.history_deleted(&devices);
-        Ok(Some(UserRecord::from(row).user))
+        Ok(Some((UserRecord::from(row).user, devices)))
     }
 }

@@ -338,3 +338,41 @@ async fn http_only_devices_are_online_while_they_poll() {
     let d = web_device_until(&app, &me, &id, |d| d["online"] == false).await;
     assert!(d["lastDisconnectedAt"].is_string(), "{d}");
 }
+
+#[tokio::test]
+async fn a_deleted_polling_device_leaves_the_window_and_its_next_owner_hears_nothing() {
+    let app = spawn_app_with(|c| c.http_online_window = Duration::from_millis(300)).await;
+    let (a, b) = (
+        owner(&app, "a@example.com").await,
+        owner(&app, "b@example.com").await,
+    );
+    let (id, fkey) = license(&app, "02").await;
+    claim(&app, &a, &id, &fkey).await;
+    // The device polls over HTTP: online for A.
+    let q = json!({"action": "query", "deviceid": id, "apikey": a.apikey, "params": []});
+    assert_eq!(http(&app, q).await["error"], 0);
+    let http_devices =
+        |s: &crate::helpers::Scrape| s.value("iotgo_connected_devices", &[("transport", "http")]);
+    assert_eq!(http_devices(&app.scrape().await), 1.0);
+
+    // A deletes it and B claims the same license within the window.
+    let (status, _) = app
+        .delete(&format!("/api/user/device/{id}"), Some(&a.token))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(http_devices(&app.scrape().await), 0.0);
+    claim(&app, &b, &id, &fkey).await;
+    let mut watcher = Ws::connect(&app).await;
+    let sub = json!({"action": "subscribe", "apikey": b.apikey, "userAgent": "app"});
+    assert_eq!(watcher.call(sub).await["error"], 0);
+
+    // A's polling ended with the deletion: when its window passes, B is not told that
+    // the device went offline, and B's device record was never marked online.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    watcher.silent().await;
+    let d = web_device(&app, &b, &id).await;
+    assert_eq!(
+        (d["online"].clone(), d["lastDisconnectedAt"].clone()),
+        (json!(false), json!(null))
+    );
+}

@@ -194,7 +194,7 @@ impl Store {
     /// key, `ON DELETE CASCADE`): their recent points go, and points of batches
     /// committed before are not taken in, until the device writer has seen the deletion
     /// ([`Store::history_release`]).
-    pub(super) fn history_deleted(&self, deviceids: &[String]) {
+    pub(crate) fn history_deleted(&self, deviceids: &[String]) {
         self.recent.delete(deviceids);
     }
 
