@@ -19,6 +19,7 @@
 //! reads on to the client's close frame, so the TCP connection ends cleanly.
 
 use crate::app::AppState;
+use crate::auth::{self, TokenRefused};
 use crate::device::{Committing, DeviceApi, Outcome, Reply};
 use crate::hub::Peer;
 use crate::metrics::DeviceAction;
@@ -408,15 +409,10 @@ impl Connection {
     }
 
     async fn user_of_token(&self, token: &str) -> Result<String, ErrorCode> {
-        let claims = self.state.jwt.verify(token).ok_or(ErrorCode::Forbidden)?;
-        if claims.is_admin {
-            return Err(ErrorCode::Forbidden);
-        }
-        match self.state.store.user_by_apikey(&claims.sub).await {
-            // A password change retires older tokens here too.
-            Ok(Some(u)) if u.token_version == claims.ver => Ok(user_apikey(u.user)),
-            Ok(_) => Err(ErrorCode::Forbidden),
-            Err(_) => Err(ErrorCode::Internal),
+        match auth::signed_in_user(&self.state, token).await {
+            Ok(user) => Ok(user.user.apikey),
+            Err(TokenRefused::Invalid | TokenRefused::Admin) => Err(ErrorCode::Forbidden),
+            Err(TokenRefused::Store(_)) => Err(ErrorCode::Internal),
         }
     }
 }

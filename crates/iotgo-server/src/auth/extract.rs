@@ -1,8 +1,9 @@
-//! `Authorization: Bearer <jwt>` extractors for user and admin paths.
+//! `Authorization: Bearer <jwt>` extractors for user and admin paths, and the one rule
+//! that says which user a token names ([`signed_in_user`]).
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::UserRecord;
+use crate::store::{StoreError, UserRecord};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -15,7 +16,39 @@ pub struct AuthUser(pub UserRecord);
 /// The signed-in admin of an admin path (their e-mail address).
 pub struct AuthAdmin(pub String);
 
-fn claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+/// Why a token names no signed-in user.
+#[derive(Debug)]
+pub enum TokenRefused {
+    /// Not signed by this server, expired, or retired by a password change (or its
+    /// user is gone).
+    Invalid,
+    /// An admin's token, where a user's is needed.
+    Admin,
+    /// The database failed.
+    Store(StoreError),
+}
+
+/// The user a token names: its signature and expiry are checked, and its version against
+/// the user's row, so a password change retires every older token. The Web API's user
+/// paths ([`AuthUser`]) and the WebSocket's `subscribe` by token both ask here. The
+/// user's e-mail address goes into the current span.
+pub async fn signed_in_user(state: &AppState, token: &str) -> Result<UserRecord, TokenRefused> {
+    let claims = state.jwt.verify(token).ok_or(TokenRefused::Invalid)?;
+    if claims.is_admin {
+        return Err(TokenRefused::Admin);
+    }
+    match state.store.user_by_apikey(&claims.sub).await {
+        Ok(Some(user)) if user.token_version == claims.ver => {
+            tracing::Span::current().record("user", user.user.email.as_str());
+            Ok(user)
+        }
+        Ok(_) => Err(TokenRefused::Invalid),
+        Err(e) => Err(TokenRefused::Store(e)),
+    }
+}
+
+/// The token of the `Authorization: Bearer <token>` header.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts
         .headers
         .get(AUTHORIZATION)
@@ -27,27 +60,20 @@ fn claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .ok_or(ApiError::Unauthorized(
             "Authorization must be: Bearer <token>",
         ))?;
-    state
-        .jwt
-        .verify(token.trim())
-        .ok_or(ApiError::Unauthorized("Invalid or expired token"))
+    Ok(token.trim())
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let c = claims(parts, state)?;
-        if c.is_admin {
-            return Err(ApiError::Forbidden("Admin tokens cannot use user paths"));
-        }
-        match state.store.user_by_apikey(&c.sub).await? {
-            // A password change bumps the version and retires every older token.
-            Some(user) if user.token_version == c.ver => {
-                tracing::Span::current().record("user", user.user.email.as_str());
-                Ok(AuthUser(user))
+        match signed_in_user(state, bearer(parts)?).await {
+            Ok(user) => Ok(AuthUser(user)),
+            Err(TokenRefused::Invalid) => Err(ApiError::Unauthorized("Invalid or expired token")),
+            Err(TokenRefused::Admin) => {
+                Err(ApiError::Forbidden("Admin tokens cannot use user paths"))
             }
-            _ => Err(ApiError::Unauthorized("Invalid or expired token")),
+            Err(TokenRefused::Store(e)) => Err(e.into()),
         }
     }
 }
@@ -56,7 +82,10 @@ impl FromRequestParts<AppState> for AuthAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let c = claims(parts, state)?;
+        let c: Claims = state
+            .jwt
+            .verify(bearer(parts)?)
+            .ok_or(ApiError::Unauthorized("Invalid or expired token"))?;
         if !c.is_admin {
             return Err(ApiError::Forbidden("Admin only area"));
         }

@@ -300,3 +300,26 @@ async fn pipelined_requests_are_answered_in_order_and_a_query_sees_every_update(
     let expected: Vec<i64> = (0..40).filter(|n| *n != refused).collect();
     assert_eq!(seen, expected);
 }
+
+#[tokio::test]
+async fn subscribe_by_token_follows_the_web_apis_token_rule() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    // An admin's token names no user.
+    let admin = app.admin_token().await;
+    let mut ws = Ws::connect(&app).await;
+    let a = ws.call(json!({"action": "subscribe", "jwt": admin})).await;
+    assert_eq!(a["error"], 403);
+    // A password change retires the older token here as on the Web API.
+    let change =
+        json!({"oldPassword": crate::helpers::PASSWORD, "newPassword": "another password"});
+    let (_, body) = app
+        .post("/api/user/password", &change, Some(&me.token))
+        .await;
+    assert!(body.get("error").is_none(), "{body}");
+    let a = ws
+        .call(json!({"action": "subscribe", "jwt": me.token}))
+        .await;
+    assert_eq!(a["error"], 403);
+    assert_eq!(app.get("/api/user/device", Some(&me.token)).await.0, 401);
+}
