@@ -152,7 +152,7 @@ pub struct Answer {
 impl Answer {
     /// The answer as a JSON value.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        serde_json::to_value(self).expect("an answer always serialises")
     }
 }
 

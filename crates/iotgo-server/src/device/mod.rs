@@ -21,9 +21,10 @@ use crate::store::{Millis, StateWrite, Store};
 use axum::extract::ws::Utf8Bytes;
 use iotgo_protocol::message::{indie_command, sender};
 use iotgo_protocol::{Action, Answer, DeviceId, Echo, ErrorCode, Limits, Request, Sender};
+use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -240,12 +241,8 @@ impl DeviceApi {
             writer_task: Mutex::new(Some(writer_task)),
         });
         let sweeper = tokio::spawn(presence::sweep(Arc::downgrade(&api)));
-        api.lock_tasks().push(sweeper);
+        api.tasks.lock().push(sweeper);
         Ok(api)
-    }
-
-    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Tells every socket to close (at shutdown): they answer what they read, then close
@@ -272,12 +269,12 @@ impl DeviceApi {
     /// the end (the shutdown timeout), the writer is stopped: a write cut short is rolled
     /// back and was never acked.
     pub async fn shutdown(&self) {
-        let tasks: Vec<JoinHandle<()>> = self.lock_tasks().drain(..).collect();
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
         for t in tasks {
             t.abort();
         }
         self.writer.close();
-        let writer = self.writer_task.lock().ok().and_then(|mut t| t.take());
+        let writer = self.writer_task.lock().take();
         if let Some(writer) = writer {
             let _ = AbortOnDropHandle::new(writer).await;
         }
@@ -440,7 +437,8 @@ impl DeviceApi {
             apikey: &owner,
             params: &params,
         };
-        let frame = Utf8Bytes::from(serde_json::to_string(&push).unwrap_or_default());
+        let frame =
+            Utf8Bytes::from(serde_json::to_string(&push).expect("a JSON object always serialises"));
         let write = StateWrite::Merge {
             deviceid: id.to_owned(),
             params,

@@ -5,8 +5,9 @@
 //! a device or a user forgets them.
 
 use crate::store::{Store, StoreResult};
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// deviceid → owner apikey.
 pub struct Owners {
@@ -27,7 +28,7 @@ impl Owners {
     ///
     /// Unknown devices are not cached, so a device created elsewhere is found at once.
     pub async fn get(&self, deviceid: &str) -> StoreResult<Option<Arc<str>>> {
-        if let Some(owner) = self.read().get(deviceid) {
+        if let Some(owner) = self.map.read().get(deviceid) {
             return Ok(Some(owner.clone()));
         }
         // Boxed: the query's future is large, and a connection's task would otherwise
@@ -35,40 +36,18 @@ impl Owners {
         let owner = Box::pin(self.store.owner_of(deviceid)).await?;
         Ok(owner.map(|o| {
             let o: Arc<str> = o.into();
-            self.write().insert(deviceid.to_owned(), o.clone());
+            self.map.write().insert(deviceid.to_owned(), o.clone());
             o
         }))
     }
 
     /// Records the owner of a new or claimed device.
     pub fn set(&self, deviceid: &str, owner: &str) {
-        self.write().insert(deviceid.to_owned(), owner.into());
+        self.map.write().insert(deviceid.to_owned(), owner.into());
     }
 
     /// Forgets a deleted device.
     pub fn forget(&self, deviceid: &str) {
-        self.write().remove(deviceid);
-    }
-
-    /// Forgets every device of a deleted user; returns their ids.
-    pub fn forget_user(&self, owner: &str) -> Vec<String> {
-        let mut map = self.write();
-        let ids: Vec<String> = map
-            .iter()
-            .filter(|(_, o)| &***o == owner)
-            .map(|(d, _)| d.clone())
-            .collect();
-        for id in &ids {
-            map.remove(id);
-        }
-        ids
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<str>>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<str>>> {
-        self.map.write().unwrap_or_else(|e| e.into_inner())
+        self.map.write().remove(deviceid);
     }
 }

@@ -21,7 +21,7 @@ impl DeviceApi {
         if bind == Bind::Already {
             return;
         }
-        let was_polling = self.lock_seen().remove(deviceid).is_some();
+        let was_polling = self.http_seen.lock().remove(deviceid).is_some();
         if was_polling {
             self.metrics.devices_http.decrement(1);
         }
@@ -49,7 +49,7 @@ impl DeviceApi {
             return;
         }
         let first = {
-            let mut seen = self.lock_seen();
+            let mut seen = self.http_seen.lock();
             match seen.get_mut(deviceid) {
                 Some(at) => {
                     *at = Instant::now();
@@ -89,19 +89,15 @@ impl DeviceApi {
 
     /// A deleted device leaves the HTTP-polling window (no offline sysmsg comes later).
     pub(super) fn forget_poller(&self, deviceid: &str) {
-        if self.lock_seen().remove(deviceid).is_some() {
+        if self.http_seen.lock().remove(deviceid).is_some() {
             self.metrics.devices_http.decrement(1);
         }
-    }
-
-    fn lock_seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Instant>> {
-        self.http_seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The HTTP-polling devices not seen within the window; forgotten as they are returned.
     fn expired_pollers(&self) -> Vec<String> {
         let window = self.http_window;
-        let mut seen = self.lock_seen();
+        let mut seen = self.http_seen.lock();
         let expired: Vec<String> = seen
             .iter()
             .filter(|(_, at)| at.elapsed() >= window)

@@ -19,7 +19,8 @@
 
 use crate::metrics::Metrics;
 use crate::store::{FOLD_POINTS, StateCache, StateWrite, Store};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -106,12 +107,8 @@ impl Writer {
     /// A device's row was created, claimed or deleted outside the writer: its cached
     /// params are dropped before the next batch.
     pub fn forget(&self, deviceid: &str) {
-        lock(&self.stale).push(deviceid.to_owned());
+        self.stale.lock().push(deviceid.to_owned());
     }
-}
-
-fn lock(stale: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
-    stale.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn run(
@@ -154,7 +151,7 @@ async fn run(
                 };
             }
         }
-        for id in lock(&stale).drain(..) {
+        for id in stale.lock().drain(..) {
             cache.remove(&id);
             store.history_release(&id);
         }

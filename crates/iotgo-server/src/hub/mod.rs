@@ -9,10 +9,10 @@
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use metrics::{Counter, Gauge};
+use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use tokio::sync::{oneshot, watch};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -77,11 +77,6 @@ impl Hub {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The maps stay consistent even if a holder panicked: every change is a single step.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
     if let Some(v) = list.get_mut(key) {
         v.retain(|p| p.id() != id);
@@ -100,7 +95,7 @@ impl Hub {
 
     /// Makes `peer` the socket of `deviceid`.
     pub fn bind_device(&self, deviceid: &str, peer: &Peer) -> Bind {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         match inner.devices.insert(deviceid.to_owned(), peer.clone()) {
             None => {
                 self.devices.increment(1);
@@ -116,7 +111,7 @@ impl Hub {
 
     /// Releases `deviceid` if `peer_id` still holds it; true when it did.
     pub fn unbind_device(&self, deviceid: &str, peer_id: u64) -> bool {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         if inner
             .devices
             .get(deviceid)
@@ -132,12 +127,12 @@ impl Hub {
 
     /// Whether the device has a socket now.
     pub fn is_connected(&self, deviceid: &str) -> bool {
-        lock(&self.inner).devices.contains_key(deviceid)
+        self.inner.lock().devices.contains_key(deviceid)
     }
 
     /// Queues `frame` on the device's socket; false when it has none.
     pub fn send_to_device(&self, deviceid: &str, frame: &Utf8Bytes) -> bool {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         let Some(peer) = inner.devices.get(deviceid) else {
             return false;
         };
@@ -153,7 +148,7 @@ impl Hub {
 
     /// Subscribes `peer` to one device.
     pub fn watch(&self, deviceid: &str, peer: &Peer) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         let list = inner.watchers.entry(deviceid.to_owned()).or_default();
         if !list.iter().any(|p| p.id() == peer.id()) {
             list.push(peer.clone());
@@ -162,7 +157,7 @@ impl Hub {
 
     /// Subscribes `peer` to every device of the user `owner`, current and future.
     pub fn watch_user(&self, owner: &str, peer: &Peer) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         let list = inner.users.entry(owner.to_owned()).or_default();
         if !list.iter().any(|p| p.id() == peer.id()) {
             list.push(peer.clone());
@@ -176,7 +171,7 @@ impl Hub {
         devices: impl IntoIterator<Item = &'a String>,
         users: impl IntoIterator<Item = &'a String>,
     ) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         for d in devices {
             remove_peer(&mut inner.watchers, d, peer_id);
         }
@@ -188,7 +183,7 @@ impl Hub {
     /// A device was deleted: its watchers are dropped and its socket is closed, so that
     /// nothing leaks to the next owner of that deviceid.
     pub fn forget_device(&self, deviceid: &str) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         inner.watchers.remove(deviceid);
         if let Some(p) = inner.devices.remove(deviceid) {
             self.devices.decrement(1);
@@ -198,13 +193,13 @@ impl Hub {
 
     /// A user was deleted: their subscribe-all sockets stop receiving.
     pub fn forget_user(&self, owner: &str) {
-        lock(&self.inner).users.remove(owner);
+        self.inner.lock().users.remove(owner);
     }
 
     /// Queues `frame` for every app watching `deviceid` or all devices of `owner`, once
     /// each, except the connection `except` (the sender of the change).
     pub fn push(&self, deviceid: &str, owner: &str, frame: &Utf8Bytes, except: Option<u64>) {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         let mut sent: Vec<u64> = Vec::new();
         let mut dropped = 0;
         let all = inner.watchers.get(deviceid).into_iter().flatten();
@@ -222,7 +217,7 @@ impl Hub {
     /// Once the server shuts down the receiver resolves at once, empty.
     pub fn expect_answer(&self, deviceid: &str, sequence: &str) -> oneshot::Receiver<Value> {
         let (tx, rx) = oneshot::channel();
-        let mut pending = lock(&self.pending);
+        let mut pending = self.pending.lock();
         // Checked under the lock that `shut_down` clears the commands under.
         if !self.is_shutting_down() {
             // A second command with the same sequence replaces the first, which then
@@ -234,12 +229,17 @@ impl Hub {
 
     /// Drops a waiting command (sent nowhere, or timed out).
     pub fn cancel_answer(&self, deviceid: &str, sequence: &str) {
-        lock(&self.pending).remove(&(deviceid.to_owned(), sequence.to_owned()));
+        self.pending
+            .lock()
+            .remove(&(deviceid.to_owned(), sequence.to_owned()));
     }
 
     /// Hands a device's answer to the app waiting for it; false when nobody waits.
     pub fn answer(&self, deviceid: &str, sequence: &str, answer: Value) -> bool {
-        let waiter = lock(&self.pending).remove(&(deviceid.to_owned(), sequence.to_owned()));
+        let waiter = self
+            .pending
+            .lock()
+            .remove(&(deviceid.to_owned(), sequence.to_owned()));
         waiter.is_some_and(|w| w.send(answer).is_ok())
     }
 
@@ -257,7 +257,7 @@ impl Hub {
     /// device's answer (its app is answered at once instead of when its socket is gone).
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
-        lock(&self.pending).clear();
+        self.pending.lock().clear();
         self.sockets.close();
     }
 

@@ -8,8 +8,9 @@
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use metrics::Counter;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// What a peer and its outbox share.
@@ -33,13 +34,6 @@ struct Queue {
     closed: bool,
     /// The queue filled up and the connection was told to close.
     full: bool,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Every change under the lock is a single step: a panicking holder leaves it whole.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// One WebSocket connection, as the hub sees it: cheap to clone.
@@ -81,7 +75,7 @@ impl Peer {
     /// Queues a message; a full queue means the client stopped reading: it is cut off.
     /// False when the message was not queued.
     pub fn send(&self, msg: Message) -> bool {
-        let mut queue = self.shared.lock();
+        let mut queue = self.shared.queue.lock();
         if queue.closed {
             return false;
         }
@@ -130,7 +124,7 @@ impl Outbox {
 
     /// The next message if one is queued.
     pub fn try_recv(&self) -> Option<Message> {
-        let mut queue = self.shared.lock();
+        let mut queue = self.shared.queue.lock();
         let msg = queue.items.pop_front();
         if queue.items.is_empty() && queue.items.capacity() > SHRINK_ABOVE {
             // A burst is over: give its memory back.
@@ -145,7 +139,7 @@ const SHRINK_ABOVE: usize = 8;
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        let mut queue = self.shared.lock();
+        let mut queue = self.shared.queue.lock();
         queue.closed = true;
         queue.items.clear();
     }

@@ -254,7 +254,7 @@ impl Store {
                 x: row.disconnected,
             })
             .collect();
-        let json = serde_json::to_string(&changes).unwrap_or_else(|_| "[]".into());
+        let json = serde_json::to_string(&changes).expect("row changes always serialise");
         let sql = match self.backend {
             Backend::Sqlite => UPDATE_ROWS_SQLITE,
             Backend::Postgres => UPDATE_ROWS_POSTGRES,

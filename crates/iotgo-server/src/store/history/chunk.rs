@@ -68,7 +68,7 @@ pub(super) fn encode<'a>(
                 a0: part.iter().map(|p| p.at.0).min().unwrap_or_default(),
                 a1: part.iter().map(|p| p.at.0).max().unwrap_or_default(),
                 n: part.len(),
-                p: serde_json::to_string(&cols).unwrap_or_default(),
+                p: serde_json::to_string(&cols).expect("chunk columns always serialise"),
             }
         })
         .collect()
@@ -124,7 +124,7 @@ const INSERT_POSTGRES: &str = "INSERT INTO device_history_chunks \
 pub(super) fn to_json(chunks: &[NewChunk<'_>]) -> Vec<String> {
     chunks
         .chunks(INSERT_CHUNK)
-        .map(|part| serde_json::to_string(part).unwrap_or_else(|_| "[]".into()))
+        .map(|part| serde_json::to_string(part).expect("new chunks always serialise"))
         .collect()
 }
 

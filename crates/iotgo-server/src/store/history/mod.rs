@@ -136,7 +136,7 @@ pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> S
             (d, f, r.at.0, r.value, r.ts.map(|t| t.0))
         })
         .collect();
-    let json = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    let json = serde_json::to_string(&rows).expect("history rows always serialise");
     sqlx::query("INSERT INTO device_history_log (data) VALUES ($1)")
         .bind(json)
         .execute(&mut **tx)
@@ -291,7 +291,7 @@ impl Store {
             }
         };
         let created: HashMap<String, i64> = sqlx::query_as(sql)
-            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .bind(serde_json::to_string(&ids).expect("deviceids always serialise"))
             .fetch_all(&self.write)
             .await?
             .into_iter()

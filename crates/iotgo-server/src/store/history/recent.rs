@@ -9,9 +9,9 @@
 
 use super::{HistoryRow, RawPoint};
 use crate::store::Millis;
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 /// One device's recent points, by field, in the order they were committed.
 pub(super) type DevicePoints = HashMap<String, Vec<RawPoint>>;
@@ -33,13 +33,9 @@ pub(in crate::store) struct Recent {
 }
 
 impl Recent {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Takes in committed points.
     pub(super) fn add(&self, rows: &[HistoryRow]) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let inner = &mut *inner;
         for r in rows {
             if inner.deleted.contains(&r.deviceid) {
@@ -70,13 +66,13 @@ impl Recent {
 
     /// Points held.
     pub(super) fn len(&self) -> usize {
-        self.lock().points
+        self.inner.lock().points
     }
 
     /// Drops the points of devices just deleted, and takes no more of them until
     /// [`Recent::release`].
     pub(super) fn delete(&self, deviceids: &[String]) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         for id in deviceids {
             if let Some(fields) = inner.devices.remove(id) {
                 inner.points -= fields.values().map(Vec::len).sum::<usize>();
@@ -88,7 +84,7 @@ impl Recent {
     /// The device writer has seen that `deviceid` was created or deleted: the batches it
     /// commits from now on hold only points of the device as it is now.
     pub(super) fn release(&self, deviceid: &str) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if !inner.deleted.is_empty() {
             inner.deleted.remove(deviceid);
         }
@@ -106,7 +102,7 @@ impl Recent {
         field: &str,
         (from, to): (Millis, Millis),
     ) -> Vec<RawPoint> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         inner
             .devices
             .get(deviceid)
@@ -123,7 +119,8 @@ impl Recent {
 
     /// How many points of `deviceid` are held.
     pub(super) fn count(&self, deviceid: &str) -> usize {
-        self.lock()
+        self.inner
+            .lock()
             .devices
             .get(deviceid)
             .map_or(0, |fields| fields.values().map(Vec::len).sum())
@@ -131,7 +128,7 @@ impl Recent {
 
     /// Drops the points recorded before `cutoff`; how many went.
     pub(super) fn purge(&self, cutoff: Millis) -> usize {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let before = inner.points;
         let mut left = 0;
         for fields in inner.devices.values_mut() {
@@ -146,7 +143,7 @@ impl Recent {
 
     /// Runs `f` over every held point by device (to write them as chunks).
     pub(super) fn with_all<T>(&self, f: impl FnOnce(&HashMap<String, DevicePoints>) -> T) -> T {
-        f(&self.lock().devices)
+        f(&self.inner.lock().devices)
     }
 
     /// A fold is about to commit: readers from now on wait for [`Recent::folded`].
@@ -161,7 +158,7 @@ impl Recent {
     /// (which also bounds their set).
     pub(super) fn folded(&self, committed: bool) {
         {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             if committed {
                 inner.devices.clear();
                 inner.points = 0;
