@@ -4,7 +4,11 @@ use super::extract::{JsonBody, QueryMap};
 use super::openapi::UserListQuery;
 use super::openapi::{AdminAuthFailure, BodyFailure, DeviceListQuery, OrError, QueryFailure};
 use super::query::{ListQuery, MAX_PAGE};
-use super::validate;
+use super::validate::{
+    self,
+    Required::{NonBlank, NonEmpty},
+    required,
+};
 use crate::app::AppState;
 use crate::auth::AuthAdmin;
 use crate::error::ApiError;
@@ -87,14 +91,13 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<AdminSession>, ApiError> {
-    let (email, password) = match (body.email.as_deref(), body.password.as_deref()) {
-        (Some(e), Some(p)) if !e.trim().is_empty() && !p.is_empty() => (e, p),
-        _ => {
-            return Err(ApiError::business(
-                "Email address and password must not be empty!",
-            ));
-        }
-    };
+    let [email, password] = required(
+        [
+            NonBlank(body.email.as_deref()),
+            NonEmpty(body.password.as_deref()),
+        ],
+        "Email address and password must not be empty!",
+    )?;
     let email = email.trim().to_lowercase();
     if !state.admins.verify(&email, password).await {
         return Err(ApiError::business(
@@ -242,14 +245,15 @@ async fn create_licenses(
     _admin: AuthAdmin,
     JsonBody(body): JsonBody<NewBatch>,
 ) -> Result<Json<Vec<License>>, ApiError> {
-    let (name, kind, qty) = match (&body.name, &body.kind, &body.qty) {
-        (Some(n), Some(t), Some(q)) if !n.trim().is_empty() && !t.is_empty() => (n, t, q),
-        _ => {
-            return Err(ApiError::business(
-                "Factory device name, type and qty must not be empty!",
-            ));
-        }
-    };
+    const MISSING: &str = "Factory device name, type and qty must not be empty!";
+    let [name, kind] = required(
+        [
+            NonBlank(body.name.as_deref()),
+            NonEmpty(body.kind.as_deref()),
+        ],
+        MISSING,
+    )?;
+    let qty = body.qty.as_ref().ok_or(ApiError::business(MISSING))?;
     let name = validate::name("Name", name)?;
     let ty = DeviceType::parse(kind)
         .map_err(|_| ApiError::Business(format!("Device type {kind} is forbidden!").into()))?;

@@ -3,7 +3,11 @@
 
 use super::extract::JsonBody;
 use super::openapi::{BodyFailure, OrError, UserAuthFailure};
-use super::validate;
+use super::validate::{
+    self,
+    Required::{NonBlank, NonEmpty, Present},
+    required,
+};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -59,14 +63,13 @@ async fn create(
     AuthUser(me): AuthUser,
     JsonBody(body): JsonBody<NewDevice>,
 ) -> Result<Json<Device>, ApiError> {
-    let (name, kind) = match (body.name.as_deref(), body.kind.as_deref()) {
-        (Some(n), Some(t)) if !n.trim().is_empty() && !t.is_empty() => (n, t),
-        _ => {
-            return Err(ApiError::business(
-                "Device name and type must be specified!",
-            ));
-        }
-    };
+    let [name, kind] = required(
+        [
+            NonBlank(body.name.as_deref()),
+            NonEmpty(body.kind.as_deref()),
+        ],
+        "Device name and type must be specified!",
+    )?;
     let name = validate::name("Device name", name)?;
     let group = validate::name("Group", body.group.as_deref().unwrap_or_default())?;
     let ty = DeviceType::parse(kind)
@@ -101,14 +104,14 @@ async fn claim(
     AuthUser(me): AuthUser,
     JsonBody(body): JsonBody<Claim>,
 ) -> Result<Json<Device>, ApiError> {
-    let (name, id, key) = match (&body.name, &body.deviceid, &body.apikey) {
-        (Some(n), Some(d), Some(k)) if ![n, d, k].iter().any(|s| s.trim().is_empty()) => (n, d, k),
-        _ => {
-            return Err(ApiError::business(
-                "Device name, id and apikey must not be empty!",
-            ));
-        }
-    };
+    let [name, id, key] = required(
+        [
+            NonBlank(body.name.as_deref()),
+            NonBlank(body.deviceid.as_deref()),
+            NonBlank(body.apikey.as_deref()),
+        ],
+        "Device name, id and apikey must not be empty!",
+    )?;
     let name = validate::name("Device name", name)?;
     let group = validate::name("Group", body.group.as_deref().unwrap_or_default())?;
     let id =
@@ -159,14 +162,13 @@ async fn rename(
     Path(deviceid): Path<String>,
     JsonBody(body): JsonBody<Rename>,
 ) -> Result<Json<Device>, ApiError> {
-    let (name, group) = match (body.name.as_deref(), body.group.as_deref()) {
-        (Some(n), Some(g)) if !n.trim().is_empty() => (n, g),
-        _ => {
-            return Err(ApiError::business(
-                "Device name and group must not be empty!",
-            ));
-        }
-    };
+    let [name, group] = required(
+        [
+            NonBlank(body.name.as_deref()),
+            Present(body.group.as_deref()),
+        ],
+        "Device name and group must not be empty!",
+    )?;
     let name = validate::name("Device name", name)?;
     let group = validate::name("Group", group)?;
     let device = state

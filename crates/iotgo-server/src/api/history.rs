@@ -7,7 +7,7 @@
 
 use super::extract::QueryMap;
 use super::openapi::{HistoryPoint, HistoryQuery, OrError, QueryFailure, UserAuthFailure};
-use super::query::parse_time;
+use super::query::{bad, parse_time};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
@@ -36,10 +36,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const MAX_FIELDS: usize = 16;
 /// The range when `from` is not given: the day before `to`.
 const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
-
-fn bad(name: &str) -> ApiError {
-    ApiError::BadRequest(format!("Invalid query parameter `{name}`"))
-}
 
 /// What to read, from the query string.
 struct Ask {

@@ -14,7 +14,8 @@ pub struct ListQuery<'a> {
     default_limit: i64,
 }
 
-fn bad(name: &str) -> ApiError {
+/// A query parameter that does not parse: 400 naming it.
+pub(super) fn bad(name: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid query parameter `{name}`"))
 }
 

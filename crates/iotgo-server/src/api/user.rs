@@ -2,7 +2,11 @@
 
 use super::extract::JsonBody;
 use super::openapi::{BodyFailure, Empty, OrError, UserAuthFailure};
-use super::validate;
+use super::validate::{
+    self,
+    Required::{NonBlank, NonEmpty},
+    required,
+};
 use crate::app::AppState;
 use crate::auth::{AuthUser, hash_password, verify_password};
 use crate::captcha;
@@ -44,13 +48,14 @@ struct Session {
     user: User,
 }
 
-fn non_empty(c: &Credentials) -> Result<(&str, &str), ApiError> {
-    match (c.email.as_deref(), c.password.as_deref()) {
-        (Some(e), Some(p)) if !e.trim().is_empty() && !p.is_empty() => Ok((e, p)),
-        _ => Err(ApiError::business(
-            "Email address and password must not be empty!",
-        )),
-    }
+fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
+    required(
+        [
+            NonBlank(c.email.as_deref()),
+            NonEmpty(c.password.as_deref()),
+        ],
+        "Email address and password must not be empty!",
+    )
 }
 
 /// Signs up: makes an account and signs it in.
@@ -61,7 +66,7 @@ async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
-    let (email, password) = non_empty(&body)?;
+    let [email, password] = non_empty(&body)?;
     let email = validate::email(email)?;
     validate::new_password(password)?;
     if let Some(secret) = &state.config.recaptcha_secret {
@@ -110,7 +115,7 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
-    let (email, password) = non_empty(&body)?;
+    let [email, password] = non_empty(&body)?;
     let wrong = || ApiError::business("Email address or password is not correct!");
     let record = state
         .store
@@ -147,14 +152,13 @@ async fn password(
     AuthUser(me): AuthUser,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<Empty>, ApiError> {
-    let (old, new) = match (body.old_password.as_deref(), body.new_password.as_deref()) {
-        (Some(o), Some(n)) if !o.is_empty() && !n.is_empty() => (o, n),
-        _ => {
-            return Err(ApiError::business(
-                "Old password and new password must not be empty!",
-            ));
-        }
-    };
+    let [old, new] = required(
+        [
+            NonEmpty(body.old_password.as_deref()),
+            NonEmpty(body.new_password.as_deref()),
+        ],
+        "Old password and new password must not be empty!",
+    )?;
     validate::new_password(new)?;
     if !verify_password(old.to_owned(), me.password_hash.clone()).await {
         return Err(ApiError::business("Old password is not correct!"));

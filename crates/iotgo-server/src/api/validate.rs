@@ -48,6 +48,36 @@ pub fn new_password(pw: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A field a request must carry, and what counts as carrying it.
+#[derive(Clone, Copy)]
+pub enum Required<'a> {
+    /// More than blanks (names, e-mail addresses, ids).
+    NonBlank(Option<&'a str>),
+    /// Not empty (passwords, whose blanks are characters too; a device type, which is
+    /// checked next).
+    NonEmpty(Option<&'a str>),
+    /// Present, even empty (a group the original required).
+    Present(Option<&'a str>),
+}
+
+/// The required fields of a request, in order, or the endpoint's business `message`
+/// (the original's HTTP 200 `{"error": message}`) when one is missing or empty.
+pub fn required<'a, const N: usize>(
+    fields: [Required<'a>; N],
+    message: &'static str,
+) -> Result<[&'a str; N], ApiError> {
+    let mut values = [""; N];
+    for (value, field) in values.iter_mut().zip(fields) {
+        *value = match field {
+            Required::NonBlank(Some(v)) if !v.trim().is_empty() => v,
+            Required::NonEmpty(Some(v)) if !v.is_empty() => v,
+            Required::Present(Some(v)) => v,
+            _ => return Err(ApiError::business(message)),
+        };
+    }
+    Ok(values)
+}
+
 /// A name or group of at most [`MAX_NAME_CHARS`] characters, trimmed.
 pub fn name<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ApiError> {
     let v = value.trim();
@@ -71,6 +101,33 @@ mod tests {
             "", "a", "a@", "@b.c", "a b@c.d", "a@b..c", "a@-b.c", "a@b@c",
         ] {
             assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn required_fields_by_kind() {
+        use Required::*;
+        const MSG: &str = "missing!";
+        let got = required(
+            [
+                NonBlank(Some(" a ")),
+                NonEmpty(Some(" ")),
+                Present(Some("")),
+            ],
+            MSG,
+        );
+        assert_eq!(got.unwrap(), [" a ", " ", ""]);
+        for fields in [
+            [NonBlank(Some(" ")), Present(Some("x"))],
+            [NonEmpty(Some("")), Present(Some("x"))],
+            [NonBlank(Some("x")), Present(None)],
+            [NonEmpty(None), NonBlank(Some("x"))],
+        ] {
+            let err = required(fields, MSG).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Business(ref m) if m == MSG),
+                "{err:?}"
+            );
         }
     }
 
