@@ -168,3 +168,169 @@ impl Recent {
         self.seq.fetch_add(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(deviceid: &str, field: &str, at: i64, value: f64) -> HistoryRow {
+        HistoryRow {
+            deviceid: deviceid.to_owned(),
+            field: field.to_owned(),
+            at: Millis(at),
+            ts: None,
+            value,
+        }
+    }
+
+    fn point(at: i64, value: f64) -> RawPoint {
+        RawPoint {
+            at: Millis(at),
+            ts: None,
+            value,
+        }
+    }
+
+    const ALL: (Millis, Millis) = (Millis(i64::MIN), Millis(i64::MAX));
+
+    #[test]
+    fn points_are_kept_by_series_in_the_order_they_were_committed() {
+        let recent = Recent::default();
+        let mut with_ts = row("d1", "temperature", 30, 21.5);
+        with_ts.ts = Some(Millis(7));
+
+        recent.add(&[
+            with_ts,
+            row("d1", "humidity", 20, 40.0),
+            row("d2", "temperature", 50, 18.0),
+        ]);
+        recent.add(&[row("d1", "temperature", 10, 22.0)]);
+
+        assert_eq!(recent.len(), 4);
+        assert_eq!(
+            recent.points("d1", "temperature", ALL),
+            [
+                RawPoint {
+                    at: Millis(30),
+                    ts: Some(Millis(7)),
+                    value: 21.5
+                },
+                point(10, 22.0)
+            ]
+        );
+        assert_eq!(recent.points("d1", "humidity", ALL), [point(20, 40.0)]);
+        assert_eq!(recent.points("d2", "temperature", ALL), [point(50, 18.0)]);
+        // The range is [from, to).
+        assert_eq!(
+            recent.points("d1", "temperature", (Millis(10), Millis(30))),
+            [point(10, 22.0)]
+        );
+        assert!(recent.points("d2", "humidity", ALL).is_empty());
+        assert!(recent.points("d3", "temperature", ALL).is_empty());
+        assert_eq!(
+            (recent.count("d1"), recent.count("d2"), recent.count("d3")),
+            (3, 1, 0)
+        );
+    }
+
+    #[test]
+    fn deleted_devices_lose_their_points_and_take_no_more_until_released() {
+        let recent = Recent::default();
+        recent.add(&[
+            row("d1", "temperature", 1, 1.0),
+            row("d1", "humidity", 1, 2.0),
+            row("d2", "temperature", 1, 3.0),
+        ]);
+
+        // d3 has no points yet; its deletion still holds back a batch committed before.
+        recent.delete(&["d1".to_owned(), "d3".to_owned()]);
+        assert_eq!((recent.len(), recent.count("d1")), (1, 0));
+        assert!(recent.points("d1", "temperature", ALL).is_empty());
+
+        recent.add(&[
+            row("d1", "temperature", 2, 4.0),
+            row("d2", "temperature", 2, 5.0),
+            row("d3", "temperature", 2, 6.0),
+        ]);
+        assert_eq!(
+            (recent.len(), recent.count("d1"), recent.count("d3")),
+            (2, 0, 0)
+        );
+        assert_eq!(
+            recent.points("d2", "temperature", ALL),
+            [point(1, 3.0), point(2, 5.0)]
+        );
+
+        // Released one at a time: d3 stays held back.
+        recent.release("d1");
+        recent.add(&[
+            row("d1", "temperature", 3, 7.0),
+            row("d3", "temperature", 3, 8.0),
+        ]);
+        assert_eq!(
+            (recent.len(), recent.count("d1"), recent.count("d3")),
+            (3, 1, 0)
+        );
+        assert_eq!(recent.points("d1", "temperature", ALL), [point(3, 7.0)]);
+    }
+
+    #[test]
+    fn a_committed_fold_empties_memory_and_ends_the_deletion_watch() {
+        let recent = Recent::default();
+        recent.add(&[
+            row("d1", "temperature", 1, 1.0),
+            row("d2", "temperature", 1, 2.0),
+        ]);
+        recent.delete(&["d2".to_owned()]);
+        assert_eq!(recent.seq(), 0);
+
+        recent.folding();
+        assert_eq!(recent.seq(), 1);
+        recent.folded(true);
+
+        assert_eq!(recent.seq(), 2);
+        assert_eq!(recent.len(), 0);
+        assert_eq!(recent.count("d1"), 0);
+        assert!(recent.points("d1", "temperature", ALL).is_empty());
+        recent.with_all(|devices| assert!(devices.is_empty()));
+        // Every batch committed before the deletion was taken in before the fold.
+        recent.add(&[row("d2", "temperature", 2, 3.0)]);
+        assert_eq!((recent.len(), recent.count("d2")), (1, 1));
+    }
+
+    #[test]
+    fn a_failed_fold_keeps_the_points() {
+        let recent = Recent::default();
+        recent.add(&[
+            row("d1", "temperature", 1, 1.0),
+            row("d2", "temperature", 1, 2.0),
+        ]);
+        recent.delete(&["d2".to_owned()]);
+
+        recent.folding();
+        recent.folded(false);
+
+        assert_eq!(recent.seq(), 2);
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent.points("d1", "temperature", ALL), [point(1, 1.0)]);
+        recent.add(&[row("d2", "temperature", 2, 3.0)]);
+        assert_eq!((recent.len(), recent.count("d2")), (2, 1));
+    }
+
+    #[test]
+    fn a_purge_drops_only_the_points_before_the_cutoff() {
+        let recent = Recent::default();
+        recent.add(&[
+            row("d1", "temperature", 5, 1.0),
+            row("d1", "temperature", 10, 2.0),
+            row("d2", "humidity", 9, 3.0),
+        ]);
+
+        assert_eq!(recent.purge(Millis(10)), 2);
+
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent.points("d1", "temperature", ALL), [point(10, 2.0)]);
+        assert_eq!(recent.count("d2"), 0);
+        assert_eq!(recent.purge(Millis(10)), 0);
+    }
+}
