@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// The shape of a fan-out run.
 #[derive(Clone, Debug)]
-pub struct Shape {
+pub(crate) struct Shape {
     /// Device connections (publishers).
     pub devices: usize,
     /// App connections (subscribers to all devices).
@@ -32,7 +32,7 @@ pub struct Shape {
 }
 
 /// What a fan-out run measured.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Counters (see [`Counters`]).
     pub counters: Arc<Counters>,
     /// Send-to-push latency over every delivered push.
@@ -45,24 +45,24 @@ pub struct Outcome {
 
 impl Outcome {
     /// Acked updates per second.
-    pub fn acked_rate(&self) -> f64 {
+    pub(crate) fn acked_rate(&self) -> f64 {
         self.counters.acked_window.get() as f64 / self.secs
     }
 
     /// Delivered pushes per second.
-    pub fn delivered_rate(&self) -> f64 {
+    pub(crate) fn delivered_rate(&self) -> f64 {
         self.counters.delivered_window.get() as f64 / self.secs
     }
 
     /// Pushes owed for acked updates that never arrived.
-    pub fn lost(&self, apps: usize) -> i64 {
+    pub(crate) fn lost(&self, apps: usize) -> i64 {
         let c = &self.counters;
         (c.acked_total.get() * apps as u64) as i64 - c.delivered_total.get() as i64
     }
 }
 
 /// Runs the fan-out against the server at `addr` (pid `server` for CPU use).
-pub async fn run(
+pub(crate) async fn run(
     addr: SocketAddr,
     fleet: &Fleet,
     shape: &Shape,
@@ -116,7 +116,7 @@ pub async fn run(
 /// The end of a run, shared with the MQTT reference: waits for the senders, lets the
 /// pushes owed for acked updates arrive (3 s at most), stops the apps and merges their
 /// latencies. `cpu` is the meter's reading: load generator, then server.
-pub async fn finish(
+pub(crate) async fn finish(
     senders: Vec<JoinHandle<()>>,
     apps: Vec<JoinHandle<Latency>>,
     stop_apps: watch::Sender<bool>,

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
 /// Runs `fleet.devices.len()` connections, one device each, for `duration`.
-pub async fn run(
+pub(crate) async fn run(
     addr: SocketAddr,
     fleet: &Fleet,
     duration: Duration,

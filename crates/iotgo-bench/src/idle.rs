@@ -19,7 +19,7 @@ fn source(i: usize, spread: bool) -> Option<IpAddr> {
 }
 
 /// What an idle run measured.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Connections held.
     pub conns: usize,
     /// Server RSS before connecting, bytes.
@@ -30,14 +30,14 @@ pub struct Outcome {
 
 impl Outcome {
     /// Bytes per connection.
-    pub fn per_conn(&self) -> f64 {
+    pub(crate) fn per_conn(&self) -> f64 {
         (self.after as f64 - self.before as f64) / self.conns.max(1) as f64
     }
 }
 
 /// Connects every device of `fleet` to `addr`, binds it with one update, measures the
 /// RSS of `pid`, then closes them all.
-pub async fn run(
+pub(crate) async fn run(
     addr: SocketAddr,
     fleet: &Fleet,
     pid: u32,
@@ -71,7 +71,7 @@ pub async fn run(
 }
 
 /// Holds `n` idle MQTT clients on the broker and measures its RSS.
-pub async fn mosquitto(n: usize) -> anyhow::Result<Outcome> {
+pub(crate) async fn mosquitto(n: usize) -> anyhow::Result<Outcome> {
     let Some(pid) = crate::mqtt::broker_pid() else {
         bail!("no mosquitto process found");
     };

@@ -14,15 +14,15 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 /// Where the broker listens.
-pub const BROKER: (&str, u16) = ("127.0.0.1", 1883);
+pub(crate) const BROKER: (&str, u16) = ("127.0.0.1", 1883);
 
 /// The pid of the broker, for its CPU and memory.
-pub fn broker_pid() -> Option<u32> {
+pub(crate) fn broker_pid() -> Option<u32> {
     pid_of("mosquitto")
 }
 
 /// A connected MQTT client (the CONNACK was received).
-pub async fn client(id: String, inflight: u16) -> anyhow::Result<(AsyncClient, EventLoop)> {
+pub(crate) async fn client(id: String, inflight: u16) -> anyhow::Result<(AsyncClient, EventLoop)> {
     let mut opts = MqttOptions::new(id, BROKER.0, BROKER.1);
     opts.set_keep_alive(Duration::from_secs(60))
         .set_inflight(inflight.max(1))
@@ -38,7 +38,7 @@ pub async fn client(id: String, inflight: u16) -> anyhow::Result<(AsyncClient, E
 }
 
 /// Runs the fan-out shape through the broker.
-pub async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
     let clock = Clock::start();
     let run_id = format!("{}-{}", std::process::id(), clock_id());
     let topic_root = format!("iotgo-bench/{run_id}");

@@ -11,7 +11,7 @@ fn ticks_per_sec() -> f64 {
 }
 
 /// User + system CPU seconds used so far by `pid`.
-pub fn cpu_secs(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces; fields are counted after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -22,7 +22,7 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
 }
 
 /// Resident memory of `pid` in bytes (`VmRSS`).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -30,7 +30,7 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 /// The pid of a running process whose command name is `name` (e.g. `mosquitto`).
-pub fn pid_of(name: &str) -> Option<u32> {
+pub(crate) fn pid_of(name: &str) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
@@ -39,14 +39,14 @@ pub fn pid_of(name: &str) -> Option<u32> {
 }
 
 /// Measures the CPU share of a set of processes over a window.
-pub struct CpuMeter {
+pub(crate) struct CpuMeter {
     start: Instant,
     pids: Vec<(u32, Option<f64>)>,
 }
 
 impl CpuMeter {
     /// Starts measuring `pids` now.
-    pub fn start(pids: &[u32]) -> Self {
+    pub(crate) fn start(pids: &[u32]) -> Self {
         CpuMeter {
             start: Instant::now(),
             pids: pids.iter().map(|&p| (p, cpu_secs(p))).collect(),
@@ -54,7 +54,7 @@ impl CpuMeter {
     }
 
     /// CPU use of each process since `start`, in percent of one core.
-    pub fn stop(&self) -> Vec<f64> {
+    pub(crate) fn stop(&self) -> Vec<f64> {
         let wall = self.start.elapsed().as_secs_f64().max(1e-9);
         self.pids
             .iter()
@@ -67,7 +67,7 @@ impl CpuMeter {
 }
 
 /// nproc, CPU model and kernel, for the report header.
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo

@@ -33,7 +33,7 @@ type Shared = Arc<Hub>;
 
 /// Serves until killed with `queue` outgoing messages per connection; prints
 /// `listening on http://ADDR` like iotgo.
-pub async fn serve(queue: usize) -> anyhow::Result<()> {
+pub(crate) async fn serve(queue: usize) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on http://{}", listener.local_addr()?);
     // Small frames must leave at once, not wait for Nagle and the peer's delayed ack.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// A report being written.
-pub struct Report {
+pub(crate) struct Report {
     text: String,
     /// Whether any row saw errors or lost pushes.
     pub failed: bool,
@@ -43,7 +43,7 @@ fn pct(v: f64) -> String {
 
 impl Report {
     /// Starts a report of `scenario`; `server_cpus` is the servers' `taskset` list.
-    pub fn new(scenario: &str, server_cpus: Option<&str>) -> Report {
+    pub(crate) fn new(scenario: &str, server_cpus: Option<&str>) -> Report {
         let args: Vec<String> = std::env::args().collect();
         let mut text = String::new();
         let _ = writeln!(text, "# {scenario}\n");
@@ -68,18 +68,18 @@ impl Report {
     }
 
     /// Adds free text.
-    pub fn line(&mut self, s: &str) {
+    pub(crate) fn line(&mut self, s: &str) {
         let _ = writeln!(self.text, "{s}");
     }
 
     /// Starts a table of request/fan-out rows.
-    pub fn table(&mut self) {
+    pub(crate) fn table(&mut self) {
         self.line("| target | acked/s | delivered/s | latency p50 / p99 / max (ms) | errors | lost | generator CPU | server CPU |");
         self.line("|---|---|---|---|---|---|---|---|");
     }
 
     /// A row for one target; `apps` subscribers were expected to get every acked update.
-    pub fn row(&mut self, name: &str, o: &Outcome, apps: usize) {
+    pub(crate) fn row(&mut self, name: &str, o: &Outcome, apps: usize) {
         let (errors, lost) = (o.counters.errors.get(), o.lost(apps));
         self.failed |= errors > 0 || lost > 0;
         let _ = writeln!(
@@ -94,7 +94,7 @@ impl Report {
     }
 
     /// Prints the report and writes it under `dir` (unless `dir` is `None`).
-    pub fn finish(
+    pub(crate) fn finish(
         self,
         dir: Option<&Path>,
         scenario: &str,

@@ -43,7 +43,7 @@ fn ratio(report: &mut Report, what: &str, a: Option<f64>, b: Option<f64>) {
 }
 
 /// `ws-fanout`; with `half`, iotgo runs again paced at half its flat-out rate.
-pub async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<bool> {
+pub(crate) async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<bool> {
     let mut report = Report::new("ws-fanout", c.server_cpus.as_deref());
     let pace = match shape.rate {
         Some(r) => format!("{r}/s per device"),
@@ -123,7 +123,7 @@ pub async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<b
 }
 
 /// `http-update`: C keep-alive connections against the reference and iotgo.
-pub async fn http_update(c: &Common, conns: usize) -> anyhow::Result<bool> {
+pub(crate) async fn http_update(c: &Common, conns: usize) -> anyhow::Result<bool> {
     let mut report = Report::new("http-update", c.server_cpus.as_deref());
     let duration = Duration::from_secs_f64(c.duration);
     report.line(&format!(
@@ -164,7 +164,7 @@ pub async fn http_update(c: &Common, conns: usize) -> anyhow::Result<bool> {
 }
 
 /// `idle`: N bound devices; memory per connection of each target.
-pub async fn idle(c: &Common, conns: usize) -> anyhow::Result<bool> {
+pub(crate) async fn idle(c: &Common, conns: usize) -> anyhow::Result<bool> {
     let mut report = Report::new("idle", c.server_cpus.as_deref());
     let spread = conns > 20_000;
     report.line(&format!(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 /// A user owning the run's devices.
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// The owner's apikey (what devices and subscribing apps send).
     pub apikey: String,
     /// The deviceids, all of the run's type (`--device-type`).
@@ -14,7 +14,7 @@ pub struct Fleet {
 }
 
 /// Registers a fresh user on `addr` and creates `n` devices of type `kind` for it.
-pub async fn fleet(addr: SocketAddr, n: usize, kind: &str) -> anyhow::Result<Fleet> {
+pub(crate) async fn fleet(addr: SocketAddr, n: usize, kind: &str) -> anyhow::Result<Fleet> {
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
     let email = format!(
@@ -63,7 +63,7 @@ pub async fn fleet(addr: SocketAddr, n: usize, kind: &str) -> anyhow::Result<Fle
 }
 
 /// A fleet for the reference server, which checks nothing: made-up ids.
-pub fn fake_fleet(n: usize, kind: &str) -> Fleet {
+pub(crate) fn fake_fleet(n: usize, kind: &str) -> Fleet {
     Fleet {
         apikey: "00000000-0000-4000-8000-000000000000".into(),
         devices: (0..n).map(|i| format!("{kind}{i:08x}")).collect(),
@@ -73,7 +73,7 @@ pub fn fake_fleet(n: usize, kind: &str) -> Fleet {
 /// The update every scenario sends: `t` is the send time in nanoseconds since the run's
 /// clock started, read back from the push (type `00` takes any params; a type `03` update
 /// also carries the two readings it must have, which the server keeps in history).
-pub fn update(deviceid: &str, apikey: &str, t: u64) -> String {
+pub(crate) fn update(deviceid: &str, apikey: &str, t: u64) -> String {
     let readings = if deviceid.starts_with("03") {
         r#""temperature":"21.5","humidity":"40","#
     } else {
@@ -85,7 +85,7 @@ pub fn update(deviceid: &str, apikey: &str, t: u64) -> String {
 }
 
 /// The `t` of a push made from [`update`].
-pub fn sent_at(push: &str) -> Option<u64> {
+pub(crate) fn sent_at(push: &str) -> Option<u64> {
     let i = push.find(r#""t":""#)? + 5;
     let end = push[i..].find('"')? + i;
     push[i..end].parse().ok()

@@ -6,22 +6,22 @@ use std::time::Instant;
 
 /// The run's clock: send times travel in payloads as nanoseconds since its start.
 #[derive(Clone, Copy)]
-pub struct Clock(Instant);
+pub(crate) struct Clock(Instant);
 
 impl Clock {
     /// A clock starting now.
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Clock(Instant::now())
     }
 
     /// Nanoseconds since the clock started.
-    pub fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         self.0.elapsed().as_nanos() as u64
     }
 }
 
 /// Latencies in nanoseconds, 1 µs to 60 s, 3 significant digits.
-pub struct Latency(Histogram<u64>);
+pub(crate) struct Latency(Histogram<u64>);
 
 impl Default for Latency {
     fn default() -> Self {
@@ -31,17 +31,17 @@ impl Default for Latency {
 
 impl Latency {
     /// Records one latency (clamped into the bounds).
-    pub fn record(&mut self, ns: u64) {
+    pub(crate) fn record(&mut self, ns: u64) {
         self.0.saturating_record(ns.max(1_000));
     }
 
     /// Adds another histogram's samples.
-    pub fn merge(&mut self, other: &Latency) {
+    pub(crate) fn merge(&mut self, other: &Latency) {
         let _ = self.0.add(&other.0);
     }
 
     /// `p50 / p99 / max` in milliseconds.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.0.is_empty() {
             return "–".into();
         }
@@ -55,30 +55,30 @@ impl Latency {
     }
 
     /// The 99th percentile in milliseconds.
-    pub fn p99_ms(&self) -> f64 {
+    pub(crate) fn p99_ms(&self) -> f64 {
         self.0.value_at_quantile(0.99) as f64 / 1e6
     }
 }
 
 /// A counter shared by the load tasks.
 #[derive(Default)]
-pub struct Count(AtomicU64);
+pub(crate) struct Count(AtomicU64);
 
 impl Count {
     /// Adds `n`.
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The current value.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// Counters of a fan-out or request run.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Requests sent.
     pub sent: Count,
     /// Successful answers received before the deadline.

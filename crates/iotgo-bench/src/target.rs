@@ -12,13 +12,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Admin account of a server started here.
-pub const ADMIN_EMAIL: &str = "bench-admin@example.com";
+pub(crate) const ADMIN_EMAIL: &str = "bench-admin@example.com";
 /// Its password.
-pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub(crate) const ADMIN_PASSWORD: &str = "bench-admin-password";
 
 /// How to start servers.
 #[derive(Clone, Debug)]
-pub struct Launch {
+pub(crate) struct Launch {
     /// The `iotgo` binary.
     pub iotgo: PathBuf,
     /// `taskset -c` list for servers, if pinning.
@@ -32,7 +32,7 @@ pub struct Launch {
 }
 
 /// A running server: its address and, when started here, its process.
-pub struct Server {
+pub(crate) struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
     child: Option<Child>,
@@ -41,12 +41,12 @@ pub struct Server {
 
 impl Server {
     /// The server's pid, when this run started it.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// A server somebody else runs.
-    pub fn external(url: &str) -> anyhow::Result<Server> {
+    pub(crate) fn external(url: &str) -> anyhow::Result<Server> {
         let host = url
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -60,7 +60,7 @@ impl Server {
     }
 
     /// Starts `iotgo serve` on 127.0.0.1:0 with a fresh data directory.
-    pub fn iotgo(launch: &Launch) -> anyhow::Result<Server> {
+    pub(crate) fn iotgo(launch: &Launch) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
         let mut cmd = pinned(launch, &launch.iotgo);
         cmd.arg("serve")
@@ -82,7 +82,7 @@ impl Server {
     }
 
     /// Starts this binary's in-memory reference server.
-    pub fn reference(launch: &Launch) -> anyhow::Result<Server> {
+    pub(crate) fn reference(launch: &Launch) -> anyhow::Result<Server> {
         let me = std::env::current_exe()?;
         let mut cmd = pinned(launch, &me);
         cmd.arg("ref-server")

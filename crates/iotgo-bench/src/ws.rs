@@ -10,10 +10,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// A client WebSocket over plain TCP.
-pub type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Opens `ws://addr/api/ws`, from `src` when given (to spread source addresses).
-pub async fn connect(addr: SocketAddr, src: Option<IpAddr>) -> anyhow::Result<Ws> {
+pub(crate) async fn connect(addr: SocketAddr, src: Option<IpAddr>) -> anyhow::Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = src {
         socket.bind(SocketAddr::new(ip, 0))?;
@@ -30,7 +30,7 @@ pub async fn connect(addr: SocketAddr, src: Option<IpAddr>) -> anyhow::Result<Ws
 }
 
 /// Sends a text frame and waits for the next text frame (pings are skipped).
-pub async fn call(ws: &mut Ws, text: String) -> anyhow::Result<String> {
+pub(crate) async fn call(ws: &mut Ws, text: String) -> anyhow::Result<String> {
     ws.send(Message::text(text)).await?;
     next_text(ws).await
 }
@@ -50,7 +50,7 @@ async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
 ///
 /// The subscription starts before its answer is sent, so a presence push (`sysmsg`, for
 /// instance a device of an earlier phase going offline) can come first: it is skipped.
-pub async fn app(addr: SocketAddr, apikey: &str) -> anyhow::Result<Ws> {
+pub(crate) async fn app(addr: SocketAddr, apikey: &str) -> anyhow::Result<Ws> {
     let mut ws = connect(addr, None).await?;
     let sub = format!(r#"{{"action":"subscribe","apikey":"{apikey}","userAgent":"app"}}"#);
     let mut answer = call(&mut ws, sub).await?;

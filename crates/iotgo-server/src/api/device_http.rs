@@ -18,7 +18,7 @@ use iotgo_protocol::{Request, Sender};
 use serde_json::{Map, Value};
 
 /// The route of this transport.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/http", post(handle))
 }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 /// A JSON body; malformed JSON or wrong field types answer 400, too large 413.
-pub struct JsonBody<T>(pub T);
+pub(super) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -37,7 +37,7 @@ fn json_error(r: JsonRejection) -> ApiError {
 }
 
 /// Query-string parameters as plain text, parsed by each handler.
-pub struct QueryMap(pub HashMap<String, String>);
+pub(super) struct QueryMap(pub HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;

@@ -6,10 +6,10 @@ use chrono::{DateTime, NaiveDate};
 use std::collections::HashMap;
 
 /// Largest page an admin list answers, whatever `limit` asks.
-pub const MAX_PAGE: i64 = 1000;
+pub(super) const MAX_PAGE: i64 = 1000;
 
 /// Reads the admin lists' query parameters.
-pub struct ListQuery<'a> {
+pub(super) struct ListQuery<'a> {
     q: &'a HashMap<String, String>,
     default_limit: i64,
 }
@@ -20,7 +20,7 @@ pub(super) fn bad(name: &str) -> ApiError {
 }
 
 /// Parses a time: RFC 3339, a date (`2024-05-01`, midnight UTC) or epoch milliseconds.
-pub fn parse_time(s: &str) -> Option<Millis> {
+pub(super) fn parse_time(s: &str) -> Option<Millis> {
     parse_bound(s, false)
 }
 
@@ -45,7 +45,7 @@ fn parse_bound(s: &str, end: bool) -> Option<Millis> {
 
 impl<'a> ListQuery<'a> {
     /// Wraps the raw parameters; `default_limit` is the configured page size.
-    pub fn new(q: &'a HashMap<String, String>, default_limit: u32) -> Self {
+    pub(super) fn new(q: &'a HashMap<String, String>, default_limit: u32) -> Self {
         ListQuery {
             q,
             default_limit: i64::from(default_limit).clamp(1, MAX_PAGE),
@@ -79,7 +79,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// `limit` (1…[`MAX_PAGE`], default the configured page size) and `skip` (≥ 0).
-    pub fn page(&self, max: i64) -> Result<ListFilter, ApiError> {
+    pub(super) fn page(&self, max: i64) -> Result<ListFilter, ApiError> {
         let limit = match self.number("limit")? {
             None | Some(0) => self.default_limit.min(max),
             Some(n) if n > 0 => n.min(max),
@@ -93,7 +93,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// The user list's filters.
-    pub fn users(&self) -> Result<UserFilter, ApiError> {
+    pub(super) fn users(&self) -> Result<UserFilter, ApiError> {
         Ok(UserFilter {
             page: self.page(MAX_PAGE)?,
             created: self.range("createdAt")?,
@@ -102,7 +102,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// The device and license lists' filters; `max` caps the page.
-    pub fn devices(&self, max: i64) -> Result<DeviceFilter, ApiError> {
+    pub(super) fn devices(&self, max: i64) -> Result<DeviceFilter, ApiError> {
         Ok(DeviceFilter {
             page: self.page(max)?,
             created: self.range("createdAt")?,

@@ -3,14 +3,14 @@
 use crate::error::ApiError;
 
 /// Longest device, group or license name, in characters.
-pub const MAX_NAME_CHARS: usize = 128;
+pub(crate) const MAX_NAME_CHARS: usize = 128;
 /// Shortest accepted password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest accepted password, in bytes (hashing cost stays bounded).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A trimmed, lowercased e-mail address of plausible form.
-pub fn email(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let ok = email.len() <= 254
         && match email.split_once('@') {
@@ -36,7 +36,7 @@ pub fn email(raw: &str) -> Result<String, ApiError> {
 }
 
 /// A new password of acceptable length.
-pub fn new_password(pw: &str) -> Result<(), ApiError> {
+pub(crate) fn new_password(pw: &str) -> Result<(), ApiError> {
     if pw.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::business(
             "Password must be at least 8 characters!",
@@ -50,7 +50,7 @@ pub fn new_password(pw: &str) -> Result<(), ApiError> {
 
 /// A field a request must carry, and what counts as carrying it.
 #[derive(Clone, Copy)]
-pub enum Required<'a> {
+pub(crate) enum Required<'a> {
     /// More than blanks (names, e-mail addresses, ids).
     NonBlank(Option<&'a str>),
     /// Not empty (passwords, whose blanks are characters too; a device type, which is
@@ -62,7 +62,7 @@ pub enum Required<'a> {
 
 /// The required fields of a request, in order, or the endpoint's business `message`
 /// (the original's HTTP 200 `{"error": message}`) when one is missing or empty.
-pub fn required<'a, const N: usize>(
+pub(crate) fn required<'a, const N: usize>(
     fields: [Required<'a>; N],
     message: &'static str,
 ) -> Result<[&'a str; N], ApiError> {
@@ -79,7 +79,7 @@ pub fn required<'a, const N: usize>(
 }
 
 /// A name or group of at most [`MAX_NAME_CHARS`] characters, trimmed.
-pub fn name<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ApiError> {
+pub(crate) fn name<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ApiError> {
     let v = value.trim();
     if v.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::Business(

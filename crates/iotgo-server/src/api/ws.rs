@@ -40,7 +40,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
 /// The route of this transport.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/ws", get(upgrade))
 }
 

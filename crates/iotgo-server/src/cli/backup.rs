@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The `backup` subcommand's help.
-pub const HELP: &str = "\
+pub(super) const HELP: &str = "\
 The copy is one read transaction of SQLite's VACUUM INTO: consistent even while a server
 writes, compacted, and readable by itself (no -wal file). The file is made with mode 0600
 (it holds password hashes and apikeys); an existing file is never overwritten.
@@ -29,7 +29,7 @@ pub struct BackupArgs {
 }
 
 /// Runs `backup`.
-pub async fn run(backup: BackupArgs, args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) async fn run(backup: BackupArgs, args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
     let url = config.database_url();
     anyhow::ensure!(

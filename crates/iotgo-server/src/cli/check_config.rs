@@ -6,7 +6,7 @@ use crate::config::{Config, Origin, is_secret_key};
 use serde_json::Value;
 
 /// The `check-config` subcommand's help.
-pub const HELP: &str = "\
+pub(super) const HELP: &str = "\
 Loads the configuration as `serve` does (defaults < --config file < IOTGO_* environment
 < flags) and prints one line per key: its value and its source. Secrets print as ***
 (a database URL keeps everything but its password). Exits 1 on an invalid value or on
@@ -16,7 +16,7 @@ Example:
   IOTGO_PAGE_LIMIT=100 iotgo check-config --config /etc/iotgo/iotgo.toml --data-dir /srv/iotgo";
 
 /// Runs `check-config`.
-pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let fig = Config::figment(args.config.as_deref(), &args.overrides())?;
     let config: Config = fig
         .extract()

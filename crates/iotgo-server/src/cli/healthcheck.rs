@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// The `healthcheck` subcommand's help.
-pub const HELP: &str = "\
+pub(super) const HELP: &str = "\
 Without --url it asks http://<listen>/healthz, the configured listen address (0.0.0.0
 becomes 127.0.0.1, [::] becomes [::1]). It waits at most 5 seconds. The server answers
 200 when its database answers.
@@ -29,7 +29,7 @@ pub struct HealthcheckArgs {
 }
 
 /// Runs `healthcheck`.
-pub async fn run(check: HealthcheckArgs, args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) async fn run(check: HealthcheckArgs, args: &ConfigArgs) -> anyhow::Result<()> {
     let url = match check.url {
         Some(url) => url,
         None => health_url(&args.load()?),
@@ -80,7 +80,7 @@ fn reason(e: &reqwest::Error) -> String {
 }
 
 /// The health URL of a server at the configured listen address, when one answers there.
-pub async fn running_server(config: &Config) -> Option<String> {
+pub(super) async fn running_server(config: &Config) -> Option<String> {
     let url = health_url(config);
     get(&url, Duration::from_secs(2)).await.ok().map(|_| url)
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// The `licenses` group's help.
-pub const HELP: &str = "\
+pub(super) const HELP: &str = "\
 Examples:
   iotgo licenses create --type 02 --qty 500 --name 'ITEAD switch'
   iotgo licenses export --batch 0280000001 --out licenses.csv";
@@ -61,7 +61,7 @@ pub enum LicensesCommand {
 }
 
 /// Runs a `licenses` subcommand.
-pub async fn run(command: LicensesCommand, args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) async fn run(command: LicensesCommand, args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
     match command {
         LicensesCommand::Create { kind, qty, name } => {

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use iotgo_protocol::ApiKey;
 
 /// The `user` group's help.
-pub const HELP: &str = "\
+pub(super) const HELP: &str = "\
 Passwords are read from standard input. `iotgo user <command> --help` tells more.
 
 Examples:
@@ -82,7 +82,7 @@ pub enum UserCommand {
 }
 
 /// Runs a `user` subcommand.
-pub async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Result<()> {
+pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
     match command {
         UserCommand::List { json } => {

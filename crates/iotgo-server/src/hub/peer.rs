@@ -52,7 +52,7 @@ pub struct Outbox {
 
 /// A new peer `id` with a queue of at most `cap` messages, and its outbox; a peer cut
 /// off for letting it fill is counted in `cut_off`.
-pub fn pair(id: u64, cap: usize, cut_off: Counter) -> (Peer, Outbox) {
+pub(super) fn pair(id: u64, cap: usize, cut_off: Counter) -> (Peer, Outbox) {
     let shared = Arc::new(Shared {
         queue: Mutex::default(),
         cap: cap.max(1),

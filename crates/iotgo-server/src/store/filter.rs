@@ -75,7 +75,7 @@ impl Where {
     }
 
     /// `column = value`.
-    pub fn eq(&mut self, column: &str, value: &Option<String>) -> &mut Self {
+    pub(super) fn eq(&mut self, column: &str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             self.push(|n| format!("{column} = ${n}"), Bind::Text(v.clone()));
         }
@@ -83,7 +83,7 @@ impl Where {
     }
 
     /// Case-insensitive substring match (LIKE with the wildcards escaped).
-    pub fn contains(&mut self, column: &str, value: &Option<String>) -> &mut Self {
+    pub(super) fn contains(&mut self, column: &str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             let escaped = v
                 .to_lowercase()
@@ -99,7 +99,7 @@ impl Where {
     }
 
     /// `from <= column <= to`, each bound optional.
-    pub fn range(&mut self, column: &str, range: &TimeRange) -> &mut Self {
+    pub(super) fn range(&mut self, column: &str, range: &TimeRange) -> &mut Self {
         if let Some(from) = range.from {
             self.push(|n| format!("{column} >= ${n}"), Bind::Int(from.0));
         }
@@ -118,7 +118,11 @@ impl Where {
     }
 
     /// How many rows match, with `select_count` = `SELECT COUNT(*) FROM table`.
-    pub async fn count(&self, pool: &AnyPool, select_count: &str) -> Result<i64, sqlx::Error> {
+    pub(super) async fn count(
+        &self,
+        pool: &AnyPool,
+        select_count: &str,
+    ) -> Result<i64, sqlx::Error> {
         let sql = format!("{select_count}{}", self.where_sql());
         let mut q = sqlx::query_scalar(AssertSqlSafe(sql));
         for b in &self.binds {
@@ -132,7 +136,7 @@ impl Where {
 
     /// The SQL after `SELECT … FROM table`: conditions, newest first, paging.
     /// `tiebreak` orders rows created in the same millisecond.
-    pub fn sql(&self, select: &str, tiebreak: &str) -> String {
+    pub(super) fn sql(&self, select: &str, tiebreak: &str) -> String {
         let mut sql = format!("{select}{}", self.where_sql());
         let n = self.binds.len();
         sql.push_str(&format!(
@@ -144,7 +148,7 @@ impl Where {
     }
 
     /// Binds the values (then limit and offset) to a query built from [`Where::sql`].
-    pub fn bind<'q, O>(
+    pub(super) fn bind<'q, O>(
         self,
         mut q: QueryAs<'q, Any, O, AnyArguments>,
         page: ListFilter,

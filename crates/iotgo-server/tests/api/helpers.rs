@@ -16,14 +16,14 @@ use std::path::PathBuf;
 use tokio::sync::oneshot;
 
 /// The admin every test server has.
-pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub(crate) const ADMIN_EMAIL: &str = "admin@example.com";
 /// Its password.
-pub const ADMIN_PASSWORD: &str = "admin-password";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password";
 /// A password that passes the rules.
-pub const PASSWORD: &str = "correct horse";
+pub(crate) const PASSWORD: &str = "correct horse";
 
 /// A running server and what the test needs to reach it.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The bound address.
@@ -91,12 +91,12 @@ fn db_url(admin_url: &str, name: &str) -> String {
 }
 
 /// A server with the default test configuration.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 /// A server whose configuration `tweak` adjusts first.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -153,12 +153,12 @@ async fn start(config: Config) -> TestApp {
 
 impl TestApp {
     /// The data directory.
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
     }
 
     /// Stops the server and starts a new one on the same data directory and database.
-    pub async fn restart(mut self) -> TestApp {
+    pub(crate) async fn restart(mut self) -> TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -171,7 +171,7 @@ impl TestApp {
     /// Ends the server as a crash would, without its shutdown drain (the history log
     /// keeps the recent points, devices stay marked online), and starts a new one on the
     /// same data directory and database.
-    pub async fn restart_after_crash(mut self) -> TestApp {
+    pub(crate) async fn restart_after_crash(mut self) -> TestApp {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
@@ -202,13 +202,18 @@ impl TestApp {
     }
 
     /// `GET path`, answer status and JSON body.
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.send(self.client.get(format!("{}{path}", self.base)), token)
             .await
     }
 
     /// `POST path` with a JSON body.
-    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
         self.send(
             self.client.post(format!("{}{path}", self.base)).json(body),
             token,
@@ -217,13 +222,13 @@ impl TestApp {
     }
 
     /// `DELETE path`.
-    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.send(self.client.delete(format!("{}{path}", self.base)), token)
             .await
     }
 
     /// Registers `email` and returns its token and user object.
-    pub async fn register(&self, email: &str) -> (String, Value) {
+    pub(crate) async fn register(&self, email: &str) -> (String, Value) {
         let (status, body) = self
             .post(
                 "/api/user/register",
@@ -240,7 +245,7 @@ impl TestApp {
     }
 
     /// An admin token.
-    pub async fn admin_token(&self) -> String {
+    pub(crate) async fn admin_token(&self) -> String {
         let (status, body) = self
             .post(
                 "/api/admin/login",
@@ -253,7 +258,7 @@ impl TestApp {
     }
 
     /// Creates a DIY device and returns it.
-    pub async fn create_device(&self, token: &str, name: &str, kind: &str) -> Value {
+    pub(crate) async fn create_device(&self, token: &str, name: &str, kind: &str) -> Value {
         let (status, body) = self
             .post(
                 "/api/user/device",
@@ -270,7 +275,7 @@ impl TestApp {
 impl TestApp {
     /// `GET /metrics` with the token the server generated into its data directory; the
     /// status and the text.
-    pub async fn metrics(&self) -> (StatusCode, String) {
+    pub(crate) async fn metrics(&self) -> (StatusCode, String) {
         let token = std::fs::read_to_string(self.data_dir().join("metrics_token"))
             .expect("metrics_token file");
         let res = self
@@ -284,7 +289,7 @@ impl TestApp {
     }
 
     /// A scrape of `/metrics` (status 200 asserted).
-    pub async fn scrape(&self) -> Scrape {
+    pub(crate) async fn scrape(&self) -> Scrape {
         let (status, text) = self.metrics().await;
         assert_eq!(status, StatusCode::OK, "{text}");
         Scrape(text)
@@ -292,12 +297,12 @@ impl TestApp {
 }
 
 /// The text of a `/metrics` answer.
-pub struct Scrape(pub String);
+pub(crate) struct Scrape(pub String);
 
 impl Scrape {
     /// The value of the sample `name` with exactly the labels `labels` (in any order);
     /// `None` when there is no such sample.
-    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
         want.sort();
         self.0
@@ -321,7 +326,7 @@ impl Scrape {
     }
 
     /// Like [`Scrape::get`], 0 when the sample is absent.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.get(name, labels).unwrap_or(0.0)
     }
 }
@@ -335,7 +340,7 @@ impl Drop for TestApp {
 }
 
 /// A signed-up user: their token and apikey.
-pub struct Owner {
+pub(crate) struct Owner {
     /// The user's JWT.
     pub token: String,
     /// The user's apikey (the owner key of their devices).
@@ -343,7 +348,7 @@ pub struct Owner {
 }
 
 /// Registers `email`.
-pub async fn owner(app: &TestApp, email: &str) -> Owner {
+pub(crate) async fn owner(app: &TestApp, email: &str) -> Owner {
     let (token, user) = app.register(email).await;
     Owner {
         token,
@@ -352,7 +357,7 @@ pub async fn owner(app: &TestApp, email: &str) -> Owner {
 }
 
 /// Creates a DIY device of type `kind` for `owner`; returns its deviceid.
-pub async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
+pub(crate) async fn device(app: &TestApp, owner: &Owner, kind: &str) -> String {
     let d = app.create_device(&owner.token, "dev", kind).await;
     d["deviceid"].as_str().unwrap().to_owned()
 }

@@ -16,17 +16,17 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 /// What a run of the binary gave.
-pub struct Output {
+pub(crate) struct Output {
     /// The exit code.
-    pub code: i32,
+    pub(crate) code: i32,
     /// Standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `iotgo` on the database of one test server.
-pub struct Cli {
+pub(crate) struct Cli {
     data_dir: PathBuf,
     database_url: Option<String>,
     /// Where nothing listens: `user delete` finds no server unless a test says otherwise.
@@ -34,14 +34,14 @@ pub struct Cli {
 }
 
 /// An address where nothing listens (bound, then released).
-pub fn closed_address() -> String {
+pub(crate) fn closed_address() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().unwrap().to_string()
 }
 
 impl Cli {
     /// The command line configured for `app`'s data directory and database.
-    pub fn of(app: &TestApp) -> Cli {
+    pub(crate) fn of(app: &TestApp) -> Cli {
         Cli {
             data_dir: app.data_dir(),
             database_url: app
@@ -55,7 +55,7 @@ impl Cli {
     }
 
     /// Runs `iotgo ARGS` with the test's data directory and database, `stdin` as input.
-    pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = base_command(args);
         cmd.env("IOTGO_DATA_DIR", &self.data_dir)
             .env("IOTGO_LISTEN", &self.listen);
@@ -67,7 +67,7 @@ impl Cli {
 }
 
 /// `iotgo ARGS` with no `IOTGO_*` configuration from the test's environment.
-pub fn base_command(args: &[&str]) -> tokio::process::Command {
+pub(crate) fn base_command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_iotgo"));
     for (key, _) in std::env::vars() {
         if key.starts_with("IOTGO_") {
@@ -79,7 +79,7 @@ pub fn base_command(args: &[&str]) -> tokio::process::Command {
 }
 
 /// Runs `cmd` to its end with `stdin` as input.
-pub async fn run(mut cmd: tokio::process::Command, stdin: Option<&str>) -> Output {
+pub(crate) async fn run(mut cmd: tokio::process::Command, stdin: Option<&str>) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -99,18 +99,18 @@ pub async fn run(mut cmd: tokio::process::Command, stdin: Option<&str>) -> Outpu
 }
 
 /// Whether the tests run on PostgreSQL.
-pub fn on_postgres() -> bool {
+pub(crate) fn on_postgres() -> bool {
     std::env::var("IOTGO_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
 }
 
 /// A path inside a new temp directory (kept until the returned guard drops).
-pub fn temp_path(name: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn temp_path(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     (dir, path)
 }
 
 /// The path as a `&str` for an argument list.
-pub fn arg(path: &Path) -> &str {
+pub(crate) fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }

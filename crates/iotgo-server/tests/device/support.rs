@@ -12,12 +12,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for a message that must come.
-pub const WAIT: Duration = Duration::from_secs(3);
+pub(crate) const WAIT: Duration = Duration::from_secs(3);
 
-pub use crate::helpers::{Owner, device, owner};
+pub(crate) use crate::helpers::{Owner, device, owner};
 
 /// Makes a license of `kind`; returns (deviceid, factory apikey).
-pub async fn license(app: &TestApp, kind: &str) -> (String, String) {
+pub(crate) async fn license(app: &TestApp, kind: &str) -> (String, String) {
     let admin = app.admin_token().await;
     let (_, body) = app
         .post(
@@ -34,7 +34,7 @@ pub async fn license(app: &TestApp, kind: &str) -> (String, String) {
 }
 
 /// Claims a license for `owner`.
-pub async fn claim(app: &TestApp, owner: &Owner, deviceid: &str, factory_key: &str) {
+pub(crate) async fn claim(app: &TestApp, owner: &Owner, deviceid: &str, factory_key: &str) {
     let (_, body) = app
         .post(
             "/api/user/device/add",
@@ -46,7 +46,7 @@ pub async fn claim(app: &TestApp, owner: &Owner, deviceid: &str, factory_key: &s
 }
 
 /// `POST /api/http` with a JSON body; the answer's status and exact text.
-pub async fn http_raw(app: &TestApp, body: &Value) -> (u16, String) {
+pub(crate) async fn http_raw(app: &TestApp, body: &Value) -> (u16, String) {
     let res = app
         .client
         .post(format!("{}/api/http", app.base))
@@ -58,14 +58,14 @@ pub async fn http_raw(app: &TestApp, body: &Value) -> (u16, String) {
 }
 
 /// `POST /api/http`; the answer as JSON (status 200 asserted).
-pub async fn http(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn http(app: &TestApp, body: Value) -> Value {
     let (status, text) = http_raw(app, &body).await;
     assert_eq!(status, 200, "{text}");
     serde_json::from_str(&text).unwrap()
 }
 
 /// The device as the Web API shows it.
-pub async fn web_device(app: &TestApp, owner: &Owner, deviceid: &str) -> Value {
+pub(crate) async fn web_device(app: &TestApp, owner: &Owner, deviceid: &str) -> Value {
     let (_, body) = app
         .get(&format!("/api/user/device/{deviceid}"), Some(&owner.token))
         .await;
@@ -74,7 +74,7 @@ pub async fn web_device(app: &TestApp, owner: &Owner, deviceid: &str) -> Value {
 
 /// Polls the Web API until `check` holds for the device (presence is persisted just
 /// after the answer or push that announces it).
-pub async fn web_device_until(
+pub(crate) async fn web_device_until(
     app: &TestApp,
     owner: &Owner,
     deviceid: &str,
@@ -93,7 +93,7 @@ pub async fn web_device_until(
 
 /// Sends SIGTERM to `server` and waits up to `within` for its exit; returns its status
 /// and its whole log.
-pub async fn terminate(
+pub(crate) async fn terminate(
     server: &mut Child,
     log: &Mutex<Vec<String>>,
     within: Duration,
@@ -112,7 +112,7 @@ pub async fn terminate(
 }
 
 /// The stored `n` of device `id` (0 when it has none), by a Device API `query` over HTTP.
-pub async fn query_n(base: &str, id: &str, apikey: &str) -> i64 {
+pub(crate) async fn query_n(base: &str, id: &str, apikey: &str) -> i64 {
     let q = json!({"action": "query", "deviceid": id, "apikey": apikey, "params": ["n"]});
     let answer: Value = reqwest::Client::new()
         .post(format!("{base}/api/http"))
@@ -127,7 +127,7 @@ pub async fn query_n(base: &str, id: &str, apikey: &str) -> i64 {
 }
 
 /// The real binary, started by [`start_binary`].
-pub struct Binary {
+pub(crate) struct Binary {
     /// The process (killed when dropped).
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
@@ -137,7 +137,7 @@ pub struct Binary {
 }
 
 /// Starts `iotgo serve` on the test's data directory and database, with more `env`.
-pub async fn start_binary(
+pub(crate) async fn start_binary(
     data_dir: &std::path::Path,
     database_url: Option<&str>,
     env: &[(&str, &str)],
@@ -192,33 +192,33 @@ pub async fn start_binary(
 }
 
 /// A WebSocket client.
-pub struct Ws(pub WebSocketStream<MaybeTlsStream<TcpStream>>);
+pub(crate) struct Ws(pub WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 impl Ws {
     /// Connects to `/api/ws`.
-    pub async fn connect(app: &TestApp) -> Ws {
+    pub(crate) async fn connect(app: &TestApp) -> Ws {
         Ws::connect_to(&app.base).await
     }
 
     /// Connects to `/api/ws` of the server at `base` (`http://…`).
-    pub async fn connect_to(base: &str) -> Ws {
+    pub(crate) async fn connect_to(base: &str) -> Ws {
         let url = format!("{}/api/ws", base.replacen("http://", "ws://", 1));
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Ws(ws)
     }
 
     /// Sends a JSON text frame.
-    pub async fn send(&mut self, v: Value) {
+    pub(crate) async fn send(&mut self, v: Value) {
         self.0.send(Message::text(v.to_string())).await.unwrap();
     }
 
     /// Sends raw text.
-    pub async fn send_text(&mut self, t: &str) {
+    pub(crate) async fn send_text(&mut self, t: &str) {
         self.0.send(Message::text(t.to_owned())).await.unwrap();
     }
 
     /// The next JSON text frame, or `None` when the socket closed.
-    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<Value> {
         loop {
             let msg = tokio::time::timeout(wait, self.0.next()).await.ok()?;
             match msg {
@@ -230,18 +230,18 @@ impl Ws {
     }
 
     /// The next JSON frame, which must come.
-    pub async fn recv(&mut self) -> Value {
+    pub(crate) async fn recv(&mut self) -> Value {
         self.next(WAIT).await.expect("a message")
     }
 
     /// Sends a request and returns the next frame (its answer).
-    pub async fn call(&mut self, v: Value) -> Value {
+    pub(crate) async fn call(&mut self, v: Value) -> Value {
         self.send(v).await;
         self.recv().await
     }
 
     /// Asserts that nothing comes for a short while.
-    pub async fn silent(&mut self) {
+    pub(crate) async fn silent(&mut self) {
         if let Ok(Some(Ok(Message::Text(t)))) =
             tokio::time::timeout(Duration::from_millis(150), self.0.next()).await
         {
@@ -250,7 +250,7 @@ impl Ws {
     }
 
     /// Whether the server closes the socket within `wait`.
-    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+    pub(crate) async fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.0.next()).await {

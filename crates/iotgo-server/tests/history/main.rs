@@ -15,12 +15,12 @@ use iotgo_server::store::{HistoryRow, Millis};
 use serde_json::{Value, json};
 
 /// 2023-11-14T22:13:20.000Z: the start of the stored test series.
-pub const T0: i64 = 1_700_000_000_000;
+pub(crate) const T0: i64 = 1_700_000_000_000;
 
-pub use helpers::{Owner, device, owner};
+pub(crate) use helpers::{Owner, device, owner};
 
 /// A device's `update` over `POST /api/http`; the answer (HTTP 200 asserted).
-pub async fn update(app: &TestApp, owner: &Owner, deviceid: &str, params: Value) -> Value {
+pub(crate) async fn update(app: &TestApp, owner: &Owner, deviceid: &str, params: Value) -> Value {
     let body = json!({"action": "update", "deviceid": deviceid, "apikey": owner.apikey,
         "params": params});
     let (status, answer) = app.post("/api/http", &body, None).await;
@@ -29,17 +29,17 @@ pub async fn update(app: &TestApp, owner: &Owner, deviceid: &str, params: Value)
 }
 
 /// The answer to an accepted request.
-pub fn ok(owner: &Owner, deviceid: &str) -> Value {
+pub(crate) fn ok(owner: &Owner, deviceid: &str) -> Value {
     json!({"error": 0, "deviceid": deviceid, "apikey": owner.apikey})
 }
 
 /// The answer to a request with invalid params.
-pub fn bad(owner: &Owner, deviceid: &str) -> Value {
+pub(crate) fn bad(owner: &Owner, deviceid: &str) -> Value {
     json!({"error": 400, "reason": "Bad Request", "deviceid": deviceid, "apikey": owner.apikey})
 }
 
 /// Stores `(field, seconds after T0, value)` rows of `deviceid` directly.
-pub async fn store_rows(app: &TestApp, deviceid: &str, rows: &[(&str, i64, f64)]) {
+pub(crate) async fn store_rows(app: &TestApp, deviceid: &str, rows: &[(&str, i64, f64)]) {
     let rows: Vec<HistoryRow> = rows
         .iter()
         .map(|(field, secs, value)| HistoryRow {
