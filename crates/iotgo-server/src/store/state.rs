@@ -322,3 +322,107 @@ fn forget_gone(rows: &HashMap<&str, Pending>, existing: &HashSet<String>, cache:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotgo_protocol::DeviceType;
+    use serde_json::json;
+
+    const OWNER: &str = "00000000-0000-4000-8000-000000000001";
+
+    /// A store on a fresh SQLite file, with one user and `n` custom devices.
+    async fn store_with_devices(n: usize) -> (tempfile::TempDir, Store, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&Store::sqlite_url(dir.path()))
+            .await
+            .unwrap();
+        store
+            .create_user("o@example.com", OWNER, "x")
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let d = store
+                .create_device(OWNER, "d", "", DeviceType::parse("00").unwrap())
+                .await
+                .unwrap();
+            ids.push(d.deviceid);
+        }
+        (dir, store, ids)
+    }
+
+    fn merge(deviceid: &str, params: Value, at: i64) -> StateWrite {
+        let Value::Object(params) = params else {
+            panic!("params must be an object")
+        };
+        StateWrite::Merge {
+            deviceid: deviceid.to_owned(),
+            params,
+            at: Millis(at),
+            seen: true,
+        }
+    }
+
+    fn object(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_batch_merges_each_devices_updates_in_their_order() {
+        let (_dir, store, ids) = store_with_devices(2).await;
+        let (a, b) = (&ids[0], &ids[1]);
+        let mut cache = StateCache::new();
+        let writes = [
+            merge(a, json!({"x": 1, "y": 1}), 1_000),
+            merge(b, json!({"x": "b"}), 1_001),
+            merge(a, json!({"y": 2}), 1_002),
+            merge(a, json!({"x": 3, "z": true}), 1_003),
+        ];
+        store.apply_state(&writes, &mut cache).await.unwrap();
+
+        let want = object(json!({"x": 3, "y": 2, "z": true}));
+        let stored = store.device(a).await.unwrap().unwrap();
+        assert_eq!(stored.params.as_ref(), Some(&want));
+        assert_eq!(stored.last_modified, Some(Millis(1_003)));
+        assert_eq!(cache.get(a.as_str()), Some(&want));
+        let other = store.device(b).await.unwrap().unwrap();
+        assert_eq!(other.params, Some(object(json!({"x": "b"}))));
+
+        // The next batch merges into what the cache holds, keys kept.
+        store
+            .apply_state(&[merge(a, json!({"y": 9}), 1_004)], &mut cache)
+            .await
+            .unwrap();
+        let stored = store.device(a).await.unwrap().unwrap();
+        assert_eq!(
+            stored.params,
+            Some(object(json!({"x": 3, "y": 9, "z": true})))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_device_deleted_since_it_was_cached_is_skipped_and_forgotten() {
+        let (_dir, store, ids) = store_with_devices(2).await;
+        let (kept, gone) = (&ids[0], &ids[1]);
+        let mut cache = StateCache::new();
+        let first = [
+            merge(kept, json!({"n": 1}), 1),
+            merge(gone, json!({"n": 1}), 1),
+        ];
+        store.apply_state(&first, &mut cache).await.unwrap();
+        assert!(cache.contains_key(gone.as_str()));
+
+        store.delete_device(OWNER, gone).await.unwrap().unwrap();
+        let next = [
+            merge(gone, json!({"n": 2}), 2),
+            merge(kept, json!({"n": 2}), 2),
+        ];
+        store.apply_state(&next, &mut cache).await.unwrap();
+
+        let stored = store.device(kept).await.unwrap().unwrap();
+        assert_eq!(stored.params, Some(object(json!({"n": 2}))));
+        assert!(store.device(gone).await.unwrap().is_none());
+        assert!(!cache.contains_key(gone.as_str()));
+    }
+}
