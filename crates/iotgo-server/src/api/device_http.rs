@@ -14,7 +14,7 @@ use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use iotgo_protocol::{Request, Sender};
+use iotgo_protocol::Sender;
 use serde_json::{Map, Value};
 
 /// The route of this transport.
@@ -61,13 +61,9 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         _ => return bad(),
     };
     let api = &state.devices;
-    let req = match Request::parse(&raw, &api.limits) {
+    let req = match api.parse(&raw) {
         Ok(req) => req,
-        Err(answer_) => {
-            api.metrics
-                .device_request(DeviceAction::Invalid, answer_.error);
-            return answer(StatusCode::OK, &answer_.to_value());
-        }
+        Err(answer_) => return answer(StatusCode::OK, &answer_.to_value()),
     };
     tracing::Span::current().record("deviceid", req.deviceid.as_str());
     let (deviceid, from_device) = (req.deviceid.clone(), req.sender == Sender::Device);

@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use iotgo_protocol::message::{indie_answer, kind};
-use iotgo_protocol::{Action, ApiKey, Echo, ErrorCode, Kind, Request, Sender};
+use iotgo_protocol::{Action, ApiKey, Echo, ErrorCode, Kind, Sender};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -290,12 +290,10 @@ impl Connection {
 
     async fn request(&mut self, raw: Map<String, Value>) {
         let api = self.state.devices.clone();
-        let req = match Request::parse(&raw, &api.limits) {
+        let req = match api.parse(&raw) {
             Ok(req) => req,
             Err(answer) => {
                 self.drain().await;
-                api.metrics
-                    .device_request(DeviceAction::Invalid, answer.error);
                 let indie_sender = DeviceApi::from_device(&raw) && is_indie(&raw);
                 return self.send(&for_sender(indie_sender, answer.to_value()));
             }

@@ -155,6 +155,8 @@ impl Forwarded {
             Ok(Ok(answer)) => answer,
             // The server shuts down: the device's socket closes with it.
             Ok(Err(_)) if api.hub.is_shutting_down() => {
+                api.metrics
+                    .device_request(DeviceAction::Update, ErrorCode::DeviceOffline.code());
                 return Reply::plain(self.req.echo.error(ErrorCode::DeviceOffline));
             }
             _ => {
@@ -286,6 +288,15 @@ impl DeviceApi {
         if let Err(e) = self.store.reset_presence(Millis::now()).await {
             tracing::error!(error = ?e, "marking devices offline at shutdown failed");
         }
+    }
+
+    /// Parses a request object for this server's limits; a refused one is counted (as
+    /// action `invalid`) and its answer given back.
+    pub fn parse(&self, raw: &Map<String, Value>) -> Result<Request, Box<Answer>> {
+        Request::parse(raw, &self.limits).inspect_err(|answer| {
+            self.metrics
+                .device_request(DeviceAction::Invalid, answer.error);
+        })
     }
 
     /// Handles a parsed request; `raw` is the request object as received (forwarded to

@@ -196,12 +196,12 @@ impl Metrics {
     /// The handles of a (route, method, status) are resolved once per thread
     /// ([`http::RouteHandles`]); after that, counting is an atomic add.
     pub fn http_request(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let mut routes = self.http.get_or_default().borrow_mut();
-        if !routes.contains_key(route) {
-            routes.insert(route.to_owned(), http::RouteHandles::default());
-        }
-        let handles = routes.get_mut(route).expect("just inserted");
         let method = http::method_label(method);
+        let mut routes = self.http.get_or_default().borrow_mut();
+        if let Some(handles) = routes.get_mut(route) {
+            return handles.record(&self.recorder, route, method, status, seconds);
+        }
+        let handles = routes.entry(route.to_owned()).or_default();
         handles.record(&self.recorder, route, method, status, seconds);
     }
 
