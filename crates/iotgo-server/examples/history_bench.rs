@@ -86,11 +86,15 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 /// A user with [`DEVICES`] temperature & humidity devices; their deviceids.
 async fn devices(store: &Store) -> anyhow::Result<Vec<String>> {
     let apikey = "00000000-0000-4000-8000-000000000001";
-    store.create_user("bench@example.com", apikey, "x").await?;
+    store
+        .users()
+        .create("bench@example.com", apikey, "x")
+        .await?;
     let mut ids = Vec::with_capacity(DEVICES);
     for _ in 0..DEVICES {
         let d = store
-            .create_device(apikey, "th", "", DeviceType::parse("03")?)
+            .devices()
+            .create(apikey, "th", "", DeviceType::parse("03")?)
             .await?;
         ids.push(d.deviceid);
     }

@@ -38,13 +38,17 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .with_history(std::env::var("HISTORY").as_deref() != Ok("off"));
     let apikey = "00000000-0000-4000-8000-000000000001";
-    store.create_user("cost@example.com", apikey, "x").await?;
+    store
+        .users()
+        .create("cost@example.com", apikey, "x")
+        .await?;
     let mut fleets = Vec::new();
     for ty in ["00", "03"] {
         let mut ids = Vec::with_capacity(DEVICES);
         for _ in 0..DEVICES {
             let d = store
-                .create_device(apikey, "d", "", DeviceType::parse(ty)?)
+                .devices()
+                .create(apikey, "d", "", DeviceType::parse(ty)?)
                 .await?;
             ids.push(d.deviceid);
         }

@@ -140,7 +140,7 @@ async fn users(
     QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     let filter = ListQuery::new(&q, state.config.page_limit).users()?;
-    let (items, total) = state.store.list_users(&filter).await?;
+    let (items, total) = state.store.users().list(&filter).await?;
     Ok(counted(items, total))
 }
 
@@ -154,7 +154,7 @@ async fn user(
     _admin: AuthAdmin,
     Path(apikey): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let record = state.store.user_by_apikey(&apikey).await?;
+    let record = state.store.users().find_by_apikey(&apikey).await?;
     record
         .map(|r| Json(r.user))
         .ok_or(ApiError::business("User does not exist!"))
@@ -186,7 +186,7 @@ async fn devices(
     QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     let filter = ListQuery::new(&q, state.config.page_limit).devices(MAX_PAGE)?;
-    let (items, total) = state.store.list_devices(&filter).await?;
+    let (items, total) = state.store.devices().list(&filter).await?;
     Ok(counted(items, total))
 }
 
@@ -201,7 +201,7 @@ async fn device(
     _admin: AuthAdmin,
     Path(deviceid): Path<String>,
 ) -> Result<Json<Device>, ApiError> {
-    let device = state.store.device(&deviceid).await?;
+    let device = state.store.devices().find(&deviceid).await?;
     device
         .map(Json)
         .ok_or(ApiError::business("Device does not exist!"))
@@ -218,7 +218,7 @@ async fn licenses(
     QueryMap(q): QueryMap,
 ) -> Result<Response, ApiError> {
     let filter = ListQuery::new(&q, state.config.page_limit).devices(MAX_PAGE)?;
-    let (items, total) = state.store.list_licenses(&filter).await?;
+    let (items, total) = state.store.licenses().list(&filter).await?;
     Ok(counted(items, total))
 }
 
@@ -264,7 +264,7 @@ async fn create_licenses(
         .ok_or(ApiError::business(
             "qty must be a whole number from 1 to 1000!",
         ))?;
-    Ok(Json(state.store.create_licenses(name, ty, qty).await?))
+    Ok(Json(state.store.licenses().create(name, ty, qty).await?))
 }
 
 /// Licenses as the admin panel's CSV download (`iotgo licenses export` too): a header,
@@ -296,7 +296,7 @@ async fn licenses_csv_download(
     q.entry("limit".into())
         .or_insert_with(|| MAX_CSV_ROWS.to_string());
     let filter = ListQuery::new(&q, state.config.page_limit).devices(MAX_CSV_ROWS)?;
-    let (items, _) = state.store.list_licenses(&filter).await?;
+    let (items, _) = state.store.licenses().list(&filter).await?;
     let body = licenses_csv(&items)?;
     let file = match filter.batch {
         Some(b) => format!("attachment; filename=\"licenses-{b}.csv\""),

@@ -50,7 +50,7 @@ async fn list(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
 ) -> Result<Json<Vec<Device>>, ApiError> {
-    Ok(Json(state.store.devices_of(&me.user.apikey).await?))
+    Ok(Json(state.store.devices().owned_by(&me.user.apikey).await?))
 }
 
 /// Creates a DIY device; its deviceid is the type and the next free serial.
@@ -138,7 +138,11 @@ async fn show(
     AuthUser(me): AuthUser,
     Path(deviceid): Path<String>,
 ) -> Result<Json<Device>, ApiError> {
-    let device = state.store.device_of(&me.user.apikey, &deviceid).await?;
+    let device = state
+        .store
+        .devices()
+        .find_owned(&me.user.apikey, &deviceid)
+        .await?;
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }
 
@@ -173,7 +177,8 @@ async fn rename(
     let group = validate::name("Group", group)?;
     let device = state
         .store
-        .rename_device(&me.user.apikey, &deviceid, name, group)
+        .devices()
+        .rename(&me.user.apikey, &deviceid, name, group)
         .await?;
     device.map(Json).ok_or(NO_SUCH_DEVICE)
 }

@@ -142,7 +142,8 @@ async fn read(
 ) -> Result<Series, ApiError> {
     let device = state
         .store
-        .device_of(owner, deviceid)
+        .devices()
+        .find_owned(owner, deviceid)
         .await?
         .ok_or(ApiError::business("Device does not exist!"))?;
     let cap = i64::from(state.config.history_max_points.max(1));

@@ -90,7 +90,8 @@ async fn register(
     let apikey = ApiKey::generate();
     let record = match state
         .store
-        .create_user(&email, apikey.as_str(), &hash)
+        .users()
+        .create(&email, apikey.as_str(), &hash)
         .await
     {
         Err(StoreError::Conflict) => {
@@ -119,7 +120,8 @@ async fn login(
     let wrong = || ApiError::business("Email address or password is not correct!");
     let record = state
         .store
-        .user_by_email(&email.trim().to_lowercase())
+        .users()
+        .find_by_email(&email.trim().to_lowercase())
         .await?
         .ok_or_else(wrong)?;
     if !verify_password(password.to_owned(), record.password_hash.clone()).await {
@@ -164,6 +166,10 @@ async fn password(
         return Err(ApiError::business("Old password is not correct!"));
     }
     let hash = hash_password(new.to_owned()).await?;
-    state.store.set_password(&me.user.apikey, &hash).await?;
+    state
+        .store
+        .users()
+        .set_password(&me.user.apikey, &hash)
+        .await?;
     Ok(Json(Empty {}))
 }

@@ -381,7 +381,7 @@ impl Connection {
         let owner = match (raw.get("jwt"), raw.get("apikey")) {
             (Some(Value::String(token)), _) => self.user_of_token(token).await,
             (_, Some(Value::String(key))) => match ApiKey::parse(key) {
-                Ok(key) => match self.state.store.user_by_apikey(key.as_str()).await {
+                Ok(key) => match self.state.store.users().find_by_apikey(key.as_str()).await {
                     Ok(user) => user
                         .map(|u| user_apikey(u.user))
                         .ok_or(ErrorCode::Forbidden),

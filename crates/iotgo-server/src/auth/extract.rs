@@ -37,7 +37,7 @@ pub async fn signed_in_user(state: &AppState, token: &str) -> Result<UserRecord,
     if claims.is_admin {
         return Err(TokenRefused::Admin);
     }
-    match state.store.user_by_apikey(&claims.sub).await {
+    match state.store.users().find_by_apikey(&claims.sub).await {
         Ok(Some(user)) if user.token_version == claims.ver => {
             tracing::Span::current().record("user", user.user.email.as_str());
             Ok(user)

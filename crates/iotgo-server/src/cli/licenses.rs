@@ -76,7 +76,8 @@ pub(super) async fn run(command: LicensesCommand, args: &ConfigArgs) -> anyhow::
             let store = open_store(&config).await?;
             let started = std::time::Instant::now();
             let licenses = store
-                .create_licenses_reporting(name, ty, qty, |done| {
+                .licenses()
+                .create_reporting(name, ty, qty, |done| {
                     eprintln!("  {done}/{qty} licenses…");
                 })
                 .await?;
@@ -104,7 +105,7 @@ pub(super) async fn run(command: LicensesCommand, args: &ConfigArgs) -> anyhow::
                 apikey: None,
                 batch: Some(batch.clone()),
             };
-            let (items, _) = store.list_licenses(&filter).await?;
+            let (items, _) = store.licenses().list(&filter).await?;
             anyhow::ensure!(!items.is_empty(), "no batch {batch}");
             let csv = licenses_csv(&items)?;
             match out {

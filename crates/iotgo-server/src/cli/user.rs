@@ -102,7 +102,7 @@ pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Resu
             let store = open_store(&config).await?;
             let hash = hash_password(password).await?;
             let apikey = ApiKey::generate();
-            match store.create_user(&email, apikey.as_str(), &hash).await {
+            match store.users().create(&email, apikey.as_str(), &hash).await {
                 Err(StoreError::Conflict) => anyhow::bail!("a user with e-mail {email} exists"),
                 other => other?,
             };
@@ -121,7 +121,8 @@ pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Resu
             // No server runs (checked above), so no cache needs telling. None: deleted
             // meanwhile by someone else.
             let (_, devices) = store
-                .delete_user(&user.user.apikey)
+                .users()
+                .delete(&user.user.apikey)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user with e-mail {}", user.user.email))?;
             println!(
@@ -136,7 +137,7 @@ pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Resu
             let password = read_password()?;
             validate::new_password(&password)?;
             let hash = hash_password(password).await?;
-            store.set_password(&user.user.apikey, &hash).await?;
+            store.users().set_password(&user.user.apikey, &hash).await?;
             println!(
                 "password of {} set; their earlier logins are signed out",
                 user.user.email
@@ -150,7 +151,8 @@ pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Resu
 async fn find(store: &Store, email: &str) -> anyhow::Result<UserRecord> {
     let email = email.trim().to_lowercase();
     store
-        .user_by_email(&email)
+        .users()
+        .find_by_email(&email)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user with e-mail {email}"))
 }
@@ -168,7 +170,7 @@ async fn all_users(store: &Store) -> anyhow::Result<Vec<User>> {
             created: TimeRange::default(),
             email: None,
         };
-        let (page, _) = store.list_users(&filter).await?;
+        let (page, _) = store.users().list(&filter).await?;
         let last = (page.len() as i64) < PAGE;
         users.extend(page);
         if last {

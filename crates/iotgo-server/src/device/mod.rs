@@ -382,7 +382,7 @@ impl DeviceApi {
 
     async fn register(&self, req: &Request) -> Reply {
         let id = req.deviceid.as_str();
-        let owner = match self.store.license_exists(id, req.apikey.as_str()).await {
+        let owner = match self.store.licenses().exists(id, req.apikey.as_str()).await {
             Ok(true) => self.owners.get(id).await,
             Ok(false) => return Reply::plain(req.echo.error(ErrorCode::Forbidden)),
             Err(e) => Err(e),
@@ -405,7 +405,7 @@ impl DeviceApi {
     }
 
     async fn query(&self, req: &Request, names: &[String], owner: Arc<str>) -> Reply {
-        let device = match self.store.device(req.deviceid.as_str()).await {
+        let device = match self.store.devices().find(req.deviceid.as_str()).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = ?e, "query failed");

@@ -33,7 +33,7 @@ impl Owners {
         }
         // Boxed: the query's future is large, and a connection's task would otherwise
         // carry its size for its whole life (see `api::ws`).
-        let owner = Box::pin(self.store.owner_of(deviceid)).await?;
+        let owner = Box::pin(self.store.devices().owner_of(deviceid)).await?;
         Ok(owner.map(|o| {
             let o: Arc<str> = o.into();
             self.map.write().insert(deviceid.to_owned(), o.clone());

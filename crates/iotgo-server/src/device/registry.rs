@@ -20,7 +20,7 @@ impl DeviceApi {
         group: &str,
         ty: DeviceType,
     ) -> StoreResult<Device> {
-        let device = self.store.create_device(owner, name, group, ty).await?;
+        let device = self.store.devices().create(owner, name, group, ty).await?;
         self.added(&device);
         Ok(device)
     }
@@ -36,7 +36,8 @@ impl DeviceApi {
     ) -> Result<Device, ClaimError> {
         let device = self
             .store
-            .claim_device(owner, id, factory_apikey, name, group)
+            .devices()
+            .claim(owner, id, factory_apikey, name, group)
             .await?;
         self.added(&device);
         Ok(device)
@@ -45,7 +46,7 @@ impl DeviceApi {
     /// Deletes a device of `owner` with its history; the device as it was, or `None` when
     /// `owner` has no such device.
     pub async fn delete_device(&self, owner: &str, deviceid: &str) -> StoreResult<Option<Device>> {
-        let device = self.store.delete_device(owner, deviceid).await?;
+        let device = self.store.devices().delete(owner, deviceid).await?;
         if let Some(d) = &device {
             self.gone(std::slice::from_ref(&d.deviceid));
         }
@@ -54,7 +55,7 @@ impl DeviceApi {
 
     /// Deletes a user with every device they own and its history; the user as they were.
     pub async fn delete_user(&self, apikey: &str) -> StoreResult<Option<User>> {
-        let Some((user, deviceids)) = self.store.delete_user(apikey).await? else {
+        let Some((user, deviceids)) = self.store.users().delete(apikey).await? else {
             return Ok(None);
         };
         self.gone(&deviceids);

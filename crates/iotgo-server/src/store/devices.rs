@@ -1,11 +1,55 @@
-//! Devices: create with a race-free id, claim a license, list, rename, delete.
+//! The `devices` table: create with a race-free id, claim a license, look up, list,
+//! rename, delete.
 
 use super::filter::Where;
-use super::{Device, DeviceFilter, Millis, Store, StoreError, StoreResult};
+use super::licenses;
+use super::{Device, DeviceFilter, Millis, StoreError, StoreResult};
 use iotgo_protocol::{DeviceId, DeviceType, Serial};
 use serde_json::{Map, Value};
-use sqlx::AnyConnection;
-use sqlx::AssertSqlSafe;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+
+/// Every column of a [`DeviceRow`] but `params`, spliced into the SQL below at compile
+/// time.
+macro_rules! columns {
+    () => {
+        "deviceid, apikey, name, grp, type, created_at, last_modified, online, \
+         last_seen_at, last_connected_at, last_disconnected_at"
+    };
+}
+
+/// A device row with its params.
+macro_rules! select_device {
+    () => {
+        concat!("SELECT ", columns!(), ", params FROM devices")
+    };
+}
+
+const BY_OWNER: &str = concat!(
+    select_device!(),
+    " WHERE apikey = $1 ORDER BY created_at DESC, deviceid DESC"
+);
+const BY_ID_AND_OWNER: &str = concat!(select_device!(), " WHERE deviceid = $1 AND apikey = $2");
+const BY_ID: &str = concat!(select_device!(), " WHERE deviceid = $1");
+const OWNER: &str = "SELECT apikey FROM devices WHERE deviceid = $1";
+const RENAME: &str = concat!(
+    "UPDATE devices SET name = $1, grp = $2 WHERE deviceid = $3 AND apikey = $4 RETURNING ",
+    columns!(),
+    ", params"
+);
+const DELETE: &str = concat!(
+    "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING ",
+    columns!(),
+    ", params"
+);
+/// The admin list leaves params out.
+const LIST: &str = concat!("SELECT ", columns!(), ", NULL AS params FROM devices");
+const COUNT: &str = "SELECT COUNT(*) FROM devices";
+const INSERT: &str = "INSERT INTO devices \
+                      (deviceid, apikey, name, grp, type, params, created_at, online) \
+                      VALUES ($1, $2, $3, $4, $5, '{}', $6, 0)";
+const ALLOCATE: &str = "INSERT INTO device_counters (type, half, last) VALUES ($1, $2, $3) \
+                        ON CONFLICT (type, half) DO UPDATE SET last = device_counters.last + $4 \
+                        RETURNING last";
 
 #[derive(sqlx::FromRow)]
 struct DeviceRow {
@@ -43,24 +87,25 @@ impl From<DeviceRow> for Device {
     }
 }
 
-/// Stored params are always a JSON object; anything else reads as empty.
-fn parse_params(text: &str) -> Map<String, Value> {
+/// The params column as a map: stored params are always a JSON object, anything else
+/// reads as empty.
+pub(super) fn parse_params(text: &str) -> Map<String, Value> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
 }
 
-const COLUMNS: &str = "deviceid, apikey, name, grp, type, created_at, last_modified, online, \
-                       last_seen_at, last_connected_at, last_disconnected_at";
-
-fn select(with_params: bool) -> String {
-    let params = if with_params {
-        "params"
-    } else {
-        "NULL AS params"
-    };
-    format!("SELECT {COLUMNS}, {params} FROM devices")
+/// The owner's apikey of a device, `None` when there is no such device; on a pool or
+/// inside a transaction.
+async fn find_owner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    deviceid: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(OWNER)
+        .bind(deviceid)
+        .fetch_optional(exec)
+        .await
 }
 
 /// Takes the next `qty` serials of `ty` in `half`; returns the first one.
@@ -73,17 +118,13 @@ pub(super) async fn allocate(
     half: Serial,
     qty: u32,
 ) -> StoreResult<u32> {
-    let last: i64 = sqlx::query_scalar(
-        "INSERT INTO device_counters (type, half, last) VALUES ($1, $2, $3) \
-         ON CONFLICT (type, half) DO UPDATE SET last = device_counters.last + $4 \
-         RETURNING last",
-    )
-    .bind(ty.as_str())
-    .bind(matches!(half, Serial::Factory) as i64)
-    .bind(i64::from(half.base()) + i64::from(qty))
-    .bind(i64::from(qty))
-    .fetch_one(&mut *conn)
-    .await?;
+    let last: i64 = sqlx::query_scalar(ALLOCATE)
+        .bind(ty.as_str())
+        .bind(matches!(half, Serial::Factory) as i64)
+        .bind(i64::from(half.base()) + i64::from(qty))
+        .bind(i64::from(qty))
+        .fetch_one(&mut *conn)
+        .await?;
     if last > i64::from(half.last()) {
         return Err(StoreError::IdsExhausted);
     }
@@ -114,11 +155,18 @@ impl From<sqlx::Error> for ClaimError {
     }
 }
 
-impl Store {
+/// The `devices` table (`Store::devices`): borrows the store's pools.
+#[derive(Clone, Copy)]
+pub struct Devices<'a> {
+    pub(super) read: &'a AnyPool,
+    pub(super) write: &'a AnyPool,
+}
+
+impl Devices<'_> {
     /// Creates a DIY device of type `ty` owned by `owner`, with the next free serial.
     /// A running server creates devices through `DeviceApi::create_device`, which clears
     /// the caches too; this is public for set-up code with no server (an example).
-    pub async fn create_device(
+    pub async fn create(
         &self,
         owner: &str,
         name: &str,
@@ -135,7 +183,7 @@ impl Store {
 
     /// Claims the license (`deviceid`, `factory_apikey`) for `owner`
     /// (`DeviceApi::claim_device` calls it, then clears the caches).
-    pub(crate) async fn claim_device(
+    pub(crate) async fn claim(
         &self,
         owner: &str,
         id: &DeviceId,
@@ -144,21 +192,10 @@ impl Store {
         group: &str,
     ) -> Result<Device, ClaimError> {
         let mut tx = self.write.begin().await?;
-        let license: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM factory_devices WHERE deviceid = $1 AND apikey = $2")
-                .bind(id.as_str())
-                .bind(factory_apikey)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if license.is_none() {
+        if !licenses::exists(&mut *tx, id.as_str(), factory_apikey).await? {
             return Err(ClaimError::UnknownLicense);
         }
-        let holder: Option<String> =
-            sqlx::query_scalar("SELECT apikey FROM devices WHERE deviceid = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        match holder {
+        match find_owner(&mut *tx, id.as_str()).await? {
             Some(h) if h == owner => return Err(ClaimError::AlreadyYours),
             Some(_) => return Err(ClaimError::OtherOwner),
             None => {}
@@ -173,78 +210,70 @@ impl Store {
     }
 
     /// The devices of `owner`, newest first, with params.
-    pub async fn devices_of(&self, owner: &str) -> StoreResult<Vec<Device>> {
-        let sql = format!(
-            "{} WHERE apikey = $1 ORDER BY created_at DESC, deviceid DESC",
-            select(true)
-        );
-        let rows: Vec<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+    pub async fn owned_by(&self, owner: &str) -> StoreResult<Vec<Device>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(BY_OWNER)
             .bind(owner)
-            .fetch_all(&self.read)
+            .fetch_all(self.read)
             .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// One device of `owner`; `None` when it does not exist or belongs to someone else.
-    pub async fn device_of(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
-        let sql = format!("{} WHERE deviceid = $1 AND apikey = $2", select(true));
-        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+    pub async fn find_owned(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
+        let row: Option<DeviceRow> = sqlx::query_as(BY_ID_AND_OWNER)
             .bind(id)
             .bind(owner)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.read)
             .await?;
         Ok(row.map(Into::into))
     }
 
-    /// Any device by id (admin).
-    pub async fn device(&self, id: &str) -> StoreResult<Option<Device>> {
-        let sql = format!("{} WHERE deviceid = $1", select(true));
-        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+    /// Any device by id, whoever owns it.
+    pub async fn find(&self, id: &str) -> StoreResult<Option<Device>> {
+        let row: Option<DeviceRow> = sqlx::query_as(BY_ID)
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(self.read)
             .await?;
         Ok(row.map(Into::into))
+    }
+
+    /// The owner's apikey of a device, `None` when there is no such device.
+    pub async fn owner_of(&self, id: &str) -> StoreResult<Option<String>> {
+        Ok(find_owner(self.read, id).await?)
     }
 
     /// Renames and regroups a device of `owner`.
-    pub async fn rename_device(
+    pub async fn rename(
         &self,
         owner: &str,
         id: &str,
         name: &str,
         group: &str,
     ) -> StoreResult<Option<Device>> {
-        let sql = format!(
-            "UPDATE devices SET name = $1, grp = $2 WHERE deviceid = $3 AND apikey = $4 \
-             RETURNING {COLUMNS}, params"
-        );
-        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+        let row: Option<DeviceRow> = sqlx::query_as(RENAME)
             .bind(name)
             .bind(group)
             .bind(id)
             .bind(owner)
-            .fetch_optional(&self.write)
+            .fetch_optional(self.write)
             .await?;
         Ok(row.map(Into::into))
     }
 
     /// Deletes a device of `owner` and its history; returns the device as it was
     /// (`DeviceApi::delete_device` calls it, then clears the caches).
-    pub(crate) async fn delete_device(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
-        let sql = format!(
-            "DELETE FROM devices WHERE deviceid = $1 AND apikey = $2 RETURNING {COLUMNS}, params"
-        );
+    pub(crate) async fn delete(&self, owner: &str, id: &str) -> StoreResult<Option<Device>> {
         // One statement: the history's chunks go with the row (foreign key, cascade).
-        let row: Option<DeviceRow> = sqlx::query_as(AssertSqlSafe(sql))
+        let row: Option<DeviceRow> = sqlx::query_as(DELETE)
             .bind(id)
             .bind(owner)
-            .fetch_optional(&self.write)
+            .fetch_optional(self.write)
             .await?;
         Ok(row.map(Into::into))
     }
 
     /// Devices matching `filter` (admin), newest first, without params, and the match count.
-    pub async fn list_devices(&self, filter: &DeviceFilter) -> StoreResult<(Vec<Device>, i64)> {
+    pub async fn list(&self, filter: &DeviceFilter) -> StoreResult<(Vec<Device>, i64)> {
         let mut w = Where::default();
         w.range("created_at", &filter.created)
             .range("last_modified", &filter.last_modified)
@@ -252,16 +281,14 @@ impl Store {
             .eq("type", &filter.kind)
             .contains("deviceid", &filter.deviceid)
             .eq("apikey", &filter.apikey);
-        let total = w.count(&self.read, "SELECT COUNT(*) FROM devices").await?;
-        let sql = w.sql(&select(false), "deviceid");
-        let rows: Vec<DeviceRow> = w
-            .bind(sqlx::query_as(AssertSqlSafe(sql)), filter.page)
-            .fetch_all(&self.read)
+        let (rows, total): (Vec<DeviceRow>, i64) = w
+            .fetch_page(self.read, COUNT, LIST, "deviceid", filter.page)
             .await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 }
 
+/// Inserts a new device row inside the caller's transaction.
 async fn insert(
     conn: &mut AnyConnection,
     id: &DeviceId,
@@ -270,19 +297,16 @@ async fn insert(
     group: &str,
 ) -> StoreResult<Device> {
     let now = Millis::now();
-    sqlx::query(
-        "INSERT INTO devices (deviceid, apikey, name, grp, type, params, created_at, online) \
-         VALUES ($1, $2, $3, $4, $5, '{}', $6, 0)",
-    )
-    .bind(id.as_str())
-    .bind(owner)
-    .bind(name)
-    .bind(group)
-    .bind(id.device_type().as_str())
-    .bind(now.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::from_db)?;
+    sqlx::query(INSERT)
+        .bind(id.as_str())
+        .bind(owner)
+        .bind(name)
+        .bind(group)
+        .bind(id.device_type().as_str())
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from_db)?;
     Ok(Device {
         name: name.to_owned(),
         group: group.to_owned(),

@@ -1,10 +1,8 @@
 //! List filters for the admin endpoints, turned into one portable `WHERE` clause.
 
 use super::Millis;
-use sqlx::AssertSqlSafe;
-use sqlx::any::AnyArguments;
-use sqlx::query::QueryAs;
-use sqlx::{Any, AnyPool};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, AssertSqlSafe, FromRow};
 
 /// An optional closed time interval.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +60,11 @@ enum Bind {
 }
 
 /// A `WHERE … ORDER BY … LIMIT` clause with `$N` placeholders and their values.
+///
+/// The only SQL of the store put together at run time: which conditions an admin list
+/// has depends on the filters given. It stays safe because every piece of text spliced in
+/// is `&'static str` written in this crate (the repositories' `SELECT`s and column names)
+/// or a generated `$N` placeholder; every value a client sent is bound, never spliced.
 #[derive(Default)]
 pub(super) struct Where {
     conditions: Vec<String>,
@@ -75,7 +78,7 @@ impl Where {
     }
 
     /// `column = value`.
-    pub(super) fn eq(&mut self, column: &str, value: &Option<String>) -> &mut Self {
+    pub(super) fn eq(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             self.push(|n| format!("{column} = ${n}"), Bind::Text(v.clone()));
         }
@@ -83,7 +86,7 @@ impl Where {
     }
 
     /// Case-insensitive substring match (LIKE with the wildcards escaped).
-    pub(super) fn contains(&mut self, column: &str, value: &Option<String>) -> &mut Self {
+    pub(super) fn contains(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             let escaped = v
                 .to_lowercase()
@@ -99,7 +102,7 @@ impl Where {
     }
 
     /// `from <= column <= to`, each bound optional.
-    pub(super) fn range(&mut self, column: &str, range: &TimeRange) -> &mut Self {
+    pub(super) fn range(&mut self, column: &'static str, range: &TimeRange) -> &mut Self {
         if let Some(from) = range.from {
             self.push(|n| format!("{column} >= ${n}"), Bind::Int(from.0));
         }
@@ -109,56 +112,55 @@ impl Where {
         self
     }
 
-    fn where_sql(&self) -> String {
-        if self.conditions.is_empty() {
+    /// One page of the matching rows, newest first, and how many rows match in all.
+    ///
+    /// `count` is `SELECT COUNT(*) FROM table` and `select` is `SELECT … FROM table`;
+    /// `tiebreak` orders rows created in the same millisecond.
+    pub(super) async fn fetch_page<O>(
+        self,
+        pool: &AnyPool,
+        count: &'static str,
+        select: &'static str,
+        tiebreak: &'static str,
+        page: ListFilter,
+    ) -> Result<(Vec<O>, i64), sqlx::Error>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let where_sql = if self.conditions.is_empty() {
             String::new()
         } else {
             format!(" WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-
-    /// How many rows match, with `select_count` = `SELECT COUNT(*) FROM table`.
-    pub(super) async fn count(
-        &self,
-        pool: &AnyPool,
-        select_count: &str,
-    ) -> Result<i64, sqlx::Error> {
-        let sql = format!("{select_count}{}", self.where_sql());
-        let mut q = sqlx::query_scalar(AssertSqlSafe(sql));
+        };
+        let mut q = sqlx::query_scalar(spliced(&[count, &where_sql]));
         for b in &self.binds {
             q = match b {
                 Bind::Text(s) => q.bind(s.clone()),
                 Bind::Int(i) => q.bind(*i),
             };
         }
-        q.fetch_one(pool).await
-    }
+        let total = q.fetch_one(pool).await?;
 
-    /// The SQL after `SELECT … FROM table`: conditions, newest first, paging.
-    /// `tiebreak` orders rows created in the same millisecond.
-    pub(super) fn sql(&self, select: &str, tiebreak: &str) -> String {
-        let mut sql = format!("{select}{}", self.where_sql());
         let n = self.binds.len();
-        sql.push_str(&format!(
+        let order = format!(
             " ORDER BY created_at DESC, {tiebreak} DESC LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
-        ));
-        sql
-    }
-
-    /// Binds the values (then limit and offset) to a query built from [`Where::sql`].
-    pub(super) fn bind<'q, O>(
-        self,
-        mut q: QueryAs<'q, Any, O, AnyArguments>,
-        page: ListFilter,
-    ) -> QueryAs<'q, Any, O, AnyArguments> {
+        );
+        let mut q = sqlx::query_as(spliced(&[select, &where_sql, &order]));
         for b in self.binds {
             q = match b {
                 Bind::Text(s) => q.bind(s),
                 Bind::Int(i) => q.bind(i),
             };
         }
-        q.bind(page.limit).bind(page.skip)
+        let rows = q.bind(page.limit).bind(page.skip).fetch_all(pool).await?;
+        Ok((rows, total))
     }
+}
+
+/// SQL text joined at run time from the pieces [`Where`] makes; the store's one
+/// `AssertSqlSafe` (see [`Where`] for why it is safe).
+fn spliced(parts: &[&str]) -> AssertSqlSafe<String> {
+    AssertSqlSafe(parts.concat())
 }

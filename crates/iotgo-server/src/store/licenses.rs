@@ -1,10 +1,18 @@
-//! Licenses: batches of factory ("indie") devices made by an admin.
+//! The `factory_devices` table: licenses, batches of factory ("indie") devices made by an
+//! admin, each waiting to be claimed with its own apikey.
 
 use super::devices::allocate;
 use super::filter::Where;
-use super::{DeviceFilter, License, Millis, Store, StoreResult};
+use super::{DeviceFilter, License, Millis, StoreResult};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType, Serial};
-use sqlx::AssertSqlSafe;
+use sqlx::{Any, AnyPool, Executor};
+
+const INSERT: &str = "INSERT INTO factory_devices \
+                      (deviceid, apikey, name, type, batch, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6)";
+const EXISTS: &str = "SELECT 1 FROM factory_devices WHERE deviceid = $1 AND apikey = $2";
+const LIST: &str = "SELECT deviceid, apikey, name, type, batch, created_at FROM factory_devices";
+const COUNT: &str = "SELECT COUNT(*) FROM factory_devices";
 
 #[derive(sqlx::FromRow)]
 struct LicenseRow {
@@ -30,23 +38,40 @@ impl From<LicenseRow> for License {
     }
 }
 
-/// How many licenses [`Store::create_licenses_reporting`] inserts between two reports.
+/// How many licenses [`Licenses::create_reporting`] inserts between two reports.
 const PROGRESS_STEP: u32 = 1000;
 
-impl Store {
+/// Whether a license with this (deviceid, factory apikey) pair exists; on a pool or inside
+/// a transaction (a claim checks it in its own).
+pub(super) async fn exists<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    deviceid: &str,
+    apikey: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(EXISTS)
+        .bind(deviceid)
+        .bind(apikey)
+        .fetch_optional(exec)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The `factory_devices` table (`Store::licenses`): borrows the store's pools.
+#[derive(Clone, Copy)]
+pub struct Licenses<'a> {
+    pub(super) read: &'a AnyPool,
+    pub(super) write: &'a AnyPool,
+}
+
+impl Licenses<'_> {
     /// Makes `qty` licenses of type `ty` in one batch, each with its own apikey.
-    pub async fn create_licenses(
-        &self,
-        name: &str,
-        ty: DeviceType,
-        qty: u32,
-    ) -> StoreResult<Vec<License>> {
-        self.create_licenses_reporting(name, ty, qty, |_| {}).await
+    pub async fn create(&self, name: &str, ty: DeviceType, qty: u32) -> StoreResult<Vec<License>> {
+        self.create_reporting(name, ty, qty, |_| {}).await
     }
 
-    /// [`Store::create_licenses`], calling `progress` with the number inserted so far
-    /// after every 1,000 rows (the batch still commits as one transaction).
-    pub async fn create_licenses_reporting(
+    /// [`Licenses::create`], calling `progress` with the number inserted so far after
+    /// every 1,000 rows (the batch still commits as one transaction).
+    pub async fn create_reporting(
         &self,
         name: &str,
         ty: DeviceType,
@@ -67,18 +92,15 @@ impl Store {
                 batch: batch.clone(),
                 created_at: now,
             };
-            sqlx::query(
-                "INSERT INTO factory_devices (deviceid, apikey, name, type, batch, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&license.deviceid)
-            .bind(&license.apikey)
-            .bind(&license.name)
-            .bind(&license.kind)
-            .bind(&license.batch)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(INSERT)
+                .bind(&license.deviceid)
+                .bind(&license.apikey)
+                .bind(&license.name)
+                .bind(&license.kind)
+                .bind(&license.batch)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await?;
             out.push(license);
             if (serial - first + 1) % PROGRESS_STEP == 0 {
                 progress(serial - first + 1);
@@ -88,8 +110,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether a license with this (deviceid, factory apikey) pair exists.
+    pub async fn exists(&self, deviceid: &str, apikey: &str) -> StoreResult<bool> {
+        Ok(exists(self.read, deviceid, apikey).await?)
+    }
+
     /// Licenses matching `filter`, newest first, and the match count.
-    pub async fn list_licenses(&self, filter: &DeviceFilter) -> StoreResult<(Vec<License>, i64)> {
+    pub async fn list(&self, filter: &DeviceFilter) -> StoreResult<(Vec<License>, i64)> {
         let mut w = Where::default();
         w.range("created_at", &filter.created)
             .contains("name", &filter.name)
@@ -97,16 +124,8 @@ impl Store {
             .contains("deviceid", &filter.deviceid)
             .eq("apikey", &filter.apikey)
             .eq("batch", &filter.batch);
-        let total = w
-            .count(&self.read, "SELECT COUNT(*) FROM factory_devices")
-            .await?;
-        let sql = w.sql(
-            "SELECT deviceid, apikey, name, type, batch, created_at FROM factory_devices",
-            "deviceid",
-        );
-        let rows: Vec<LicenseRow> = w
-            .bind(sqlx::query_as(AssertSqlSafe(sql)), filter.page)
-            .fetch_all(&self.read)
+        let (rows, total): (Vec<LicenseRow>, i64) = w
+            .fetch_page(self.read, COUNT, LIST, "deviceid", filter.page)
             .await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }

@@ -16,11 +16,13 @@ mod models;
 mod state;
 mod users;
 
-pub use devices::ClaimError;
+pub use devices::{ClaimError, Devices};
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub use history::{Bucket, FOLD_POINTS, HistoryRow, RawPoint, history_rows};
+pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
+pub use users::Users;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -63,7 +65,8 @@ impl StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The database behind the platform: users, devices and licenses.
+/// The database behind the platform: its pools and backend, with one repository per
+/// table ([`Store::users`], [`Store::devices`], [`Store::licenses`]) owning that table's SQL.
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
@@ -165,6 +168,30 @@ impl Store {
     pub fn with_history(mut self, on: bool) -> Self {
         self.history = on;
         self
+    }
+
+    /// The `users` table.
+    pub fn users(&self) -> Users<'_> {
+        Users {
+            read: &self.read,
+            write: &self.write,
+        }
+    }
+
+    /// The `devices` table.
+    pub fn devices(&self) -> Devices<'_> {
+        Devices {
+            read: &self.read,
+            write: &self.write,
+        }
+    }
+
+    /// The `factory_devices` table: licenses.
+    pub fn licenses(&self) -> Licenses<'_> {
+        Licenses {
+            read: &self.read,
+            write: &self.write,
+        }
     }
 
     /// Which database this store talks to.

@@ -12,6 +12,7 @@
 //! rows is that `UPDATE` alone, atomic by itself: one round trip to the database instead
 //! of `BEGIN`, `UPDATE`, `COMMIT`.
 
+use super::devices::parse_params;
 use super::history::{self, HistoryRow, history_rows};
 use super::{Backend, Millis, Store, StoreResult};
 use serde::Serialize;
@@ -263,27 +264,6 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 
-    /// The owner's apikey of a device, `None` when there is no such device.
-    pub async fn owner_of(&self, deviceid: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT apikey FROM devices WHERE deviceid = $1")
-                .bind(deviceid)
-                .fetch_optional(&self.read)
-                .await?,
-        )
-    }
-
-    /// Whether a license with this (deviceid, factory apikey) pair exists.
-    pub async fn license_exists(&self, deviceid: &str, apikey: &str) -> StoreResult<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM factory_devices WHERE deviceid = $1 AND apikey = $2")
-                .bind(deviceid)
-                .bind(apikey)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(found.is_some())
-    }
-
     /// At start-up nothing is connected yet: marks every device that was online offline.
     pub async fn reset_presence(&self, at: Millis) -> StoreResult<()> {
         sqlx::query("UPDATE devices SET online = 0, last_disconnected_at = $1 WHERE online <> 0")
@@ -305,11 +285,7 @@ async fn load_state(pool: &AnyPool, cache: &mut StateCache, deviceid: &str) -> S
         .fetch_optional(pool)
         .await?;
     if let Some(text) = text {
-        let state = match serde_json::from_str(&text) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        cache.insert(deviceid.to_owned(), state);
+        cache.insert(deviceid.to_owned(), parse_params(&text));
     }
     Ok(())
 }
@@ -338,13 +314,15 @@ mod tests {
             .await
             .unwrap();
         store
-            .create_user("o@example.com", OWNER, "x")
+            .users()
+            .create("o@example.com", OWNER, "x")
             .await
             .unwrap();
         let mut ids = Vec::new();
         for _ in 0..n {
             let d = store
-                .create_device(OWNER, "d", "", DeviceType::parse("00").unwrap())
+                .devices()
+                .create(OWNER, "d", "", DeviceType::parse("00").unwrap())
                 .await
                 .unwrap();
             ids.push(d.deviceid);
@@ -382,11 +360,11 @@ mod tests {
         store.apply_state(&writes, &mut cache).await.unwrap();
 
         let want = object(json!({"x": 3, "y": 2, "z": true}));
-        let stored = store.device(a).await.unwrap().unwrap();
+        let stored = store.devices().find(a).await.unwrap().unwrap();
         assert_eq!(stored.params.as_ref(), Some(&want));
         assert_eq!(stored.last_modified, Some(Millis(1_003)));
         assert_eq!(cache.get(a.as_str()), Some(&want));
-        let other = store.device(b).await.unwrap().unwrap();
+        let other = store.devices().find(b).await.unwrap().unwrap();
         assert_eq!(other.params, Some(object(json!({"x": "b"}))));
 
         // The next batch merges into what the cache holds, keys kept.
@@ -394,7 +372,7 @@ mod tests {
             .apply_state(&[merge(a, json!({"y": 9}), 1_004)], &mut cache)
             .await
             .unwrap();
-        let stored = store.device(a).await.unwrap().unwrap();
+        let stored = store.devices().find(a).await.unwrap().unwrap();
         assert_eq!(
             stored.params,
             Some(object(json!({"x": 3, "y": 9, "z": true})))
@@ -413,16 +391,16 @@ mod tests {
         store.apply_state(&first, &mut cache).await.unwrap();
         assert!(cache.contains_key(gone.as_str()));
 
-        store.delete_device(OWNER, gone).await.unwrap().unwrap();
+        store.devices().delete(OWNER, gone).await.unwrap().unwrap();
         let next = [
             merge(gone, json!({"n": 2}), 2),
             merge(kept, json!({"n": 2}), 2),
         ];
         store.apply_state(&next, &mut cache).await.unwrap();
 
-        let stored = store.device(kept).await.unwrap().unwrap();
+        let stored = store.devices().find(kept).await.unwrap().unwrap();
         assert_eq!(stored.params, Some(object(json!({"n": 2}))));
-        assert!(store.device(gone).await.unwrap().is_none());
+        assert!(store.devices().find(gone).await.unwrap().is_none());
         assert!(!cache.contains_key(gone.as_str()));
     }
 }

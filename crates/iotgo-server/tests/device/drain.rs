@@ -231,7 +231,7 @@ async fn sigterm_answers_commits_and_closes_everything_then_exits_0() {
     assert_eq!(eof.map_err(|e| e.kind()), Ok(0));
     // Every device was marked offline at the shutdown.
     for id in ids.iter().chain([&indie]) {
-        let d = app.state.store.device(id).await.unwrap().unwrap();
+        let d = app.state.store.devices().find(id).await.unwrap().unwrap();
         assert!(!d.online, "{id}");
         let off = d.last_disconnected_at.expect("disconnected").0;
         assert!(off >= at.0, "{id}: offline at {off}, SIGTERM at {}", at.0);
