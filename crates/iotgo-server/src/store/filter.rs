@@ -61,10 +61,11 @@ enum Bind {
 
 /// A `WHERE … ORDER BY … LIMIT` clause with `$N` placeholders and their values.
 ///
-/// The only SQL of the store put together at run time: which conditions an admin list
-/// has depends on the filters given. It stays safe because every piece of text spliced in
-/// is `&'static str` written in this crate (the repositories' `SELECT`s and column names)
-/// or a generated `$N` placeholder; every value a client sent is bound, never spliced.
+/// The only SQL of the table repositories (users, devices, licenses) put together at run
+/// time: which conditions an admin list has depends on the filters given. It stays safe
+/// because every piece of text spliced in is `&'static str` written in this crate (the
+/// repositories' `SELECT`s and column names) or a generated `$N` placeholder; every value
+/// a client sent is bound, never spliced.
 #[derive(Default)]
 pub(super) struct Where {
     conditions: Vec<String>,
@@ -159,8 +160,8 @@ impl Where {
     }
 }
 
-/// SQL text joined at run time from the pieces [`Where`] makes; the store's one
-/// `AssertSqlSafe` (see [`Where`] for why it is safe).
+/// SQL text joined at run time from the pieces [`Where`] makes: the table repositories'
+/// one `AssertSqlSafe` (see [`Where`] for why it is safe).
 fn spliced(parts: &[&str]) -> AssertSqlSafe<String> {
     AssertSqlSafe(parts.concat())
 }
