@@ -240,13 +240,21 @@ impl Ws {
         self.recv().await
     }
 
-    /// Asserts that nothing comes for a short while.
+    /// Asserts that nothing came for this socket: it sends a request that can only be
+    /// refused and expects its answer as the next frame. A socket's pushes and answers
+    /// leave through one queue in order, so whatever was queued for it before (a push
+    /// of an update already acked to its sender, a sysmsg) would come first. No waiting
+    /// for a silence that a slow machine could break.
     pub(crate) async fn silent(&mut self) {
-        if let Ok(Some(Ok(Message::Text(t)))) =
-            tokio::time::timeout(Duration::from_millis(150), self.0.next()).await
-        {
-            panic!("unexpected message {t}");
-        }
+        self.send(json!({"action": "nothing-came?", "deviceid": "0100000001",
+            "apikey": "00000000-0000-0000-0000-000000000000", "sequence": "barrier"}))
+            .await;
+        let next = self.recv().await;
+        assert_eq!(
+            (&next["error"], &next["sequence"]),
+            (&json!(400), &json!("barrier")),
+            "unexpected message {next}"
+        );
     }
 
     /// Whether the server closes the socket within `wait`.
