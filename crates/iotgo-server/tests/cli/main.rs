@@ -87,7 +87,11 @@ pub(crate) async fn run(mut cmd: tokio::process::Command, stdin: Option<&str>) -
     let mut child = cmd.spawn().expect("start iotgo");
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
+        // A command that refuses its arguments exits before reading its input: the pipe
+        // is then broken, and the exit code and stderr below say what happened.
+        if let Err(e) = input.write_all(text.as_bytes()).await {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
     }
     drop(input);
     let out = child.wait_with_output().await.expect("run iotgo");
