@@ -15,6 +15,7 @@ pub use owners::Owners;
 pub use writer::Writer;
 
 use crate::config::Config;
+use crate::history::Recorder;
 use crate::hub::Hub;
 use crate::metrics::{DeviceAction, Metrics};
 use crate::store::{Millis, StateWrite, Store};
@@ -37,7 +38,8 @@ pub struct DeviceApi {
     pub hub: Hub,
     /// deviceid → owner cache.
     pub owners: Owners,
-    writer: Writer,
+    /// The group-commit writer, owner of the history's recent points.
+    pub writer: Writer,
     /// Devices online through HTTP polling only: deviceid → last request.
     http_seen: Mutex<HashMap<String, Instant>>,
     /// Bounds on params.
@@ -213,16 +215,18 @@ pub fn sequence_key(v: &Value) -> String {
 }
 
 impl DeviceApi {
-    /// Starts the writer and the presence sweeper; marks every device offline (nothing
-    /// is connected to a server that is just starting).
+    /// Starts the writer (handing it `recorder`) and the presence sweeper; marks every
+    /// device offline (nothing is connected to a server that is just starting).
     pub async fn start(
         store: Store,
+        recorder: Recorder,
         config: &Config,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Arc<DeviceApi>> {
         store.reset_presence(Millis::now()).await?;
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
+            recorder,
             Duration::from_millis(config.commit_window_ms),
             metrics.clone(),
         );
@@ -264,8 +268,8 @@ impl DeviceApi {
     }
 
     /// Ends the background work, once the connections are gone: the presence sweeper
-    /// stops; the writer commits (and acks) every write queued and ends; the recent
-    /// history is folded into chunks, so the next start has no log to read back; every
+    /// stops; the writer commits (and acks) every write queued, folds the recent history
+    /// into chunks (the next start has no log to read back) and ends; every
     /// device still marked online is marked offline now (its socket closed with the
     /// server; HTTP pollers would be marked so at the next start anyway). Dropped before
     /// the end (the shutdown timeout), the writer is stopped: a write cut short is rolled
@@ -279,11 +283,6 @@ impl DeviceApi {
         let writer = self.writer_task.lock().take();
         if let Some(writer) = writer {
             let _ = AbortOnDropHandle::new(writer).await;
-        }
-        match self.store.fold_history(1).await {
-            Ok(0) => {}
-            Ok(points) => tracing::info!(points, "recent history folded into chunks"),
-            Err(e) => tracing::error!(error = ?e, "history fold at shutdown failed"),
         }
         if let Err(e) = self.store.reset_presence(Millis::now()).await {
             tracing::error!(error = ?e, "marking devices offline at shutdown failed");

@@ -18,7 +18,8 @@ mod users;
 
 pub use devices::ClaimError;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub use history::{Bucket, FOLD_POINTS, HistoryRow, RawPoint, history_rows};
+pub(crate) use history::{ChunkSpan, Chunks};
+pub use history::{HistoryRow, RawPoint, history_rows};
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
 
@@ -63,16 +64,14 @@ impl StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The database behind the platform: users, devices and licenses.
+/// The database behind the platform: users, devices, licenses and history. Stateless SQL
+/// over its pools; what lives in memory is its owners' (the history's recent points are
+/// `crate::history`'s).
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    /// The history's recent points (the device writer's, read by history queries).
-    recent: history::RecentPoints,
-    /// Whether device updates record history.
-    history: bool,
 }
 
 impl Store {
@@ -92,17 +91,11 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
-                recent: Default::default(),
-                history: true,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
         };
         store.migrate().await?;
-        store
-            .load_recent_history()
-            .await
-            .context("cannot read the history log")?;
         Ok(store)
     }
 
@@ -144,8 +137,6 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
-            recent: Default::default(),
-            history: true,
         })
     }
 
@@ -159,12 +150,6 @@ impl Store {
             .await
             .context("database migration failed")?;
         Ok(())
-    }
-
-    /// This store with device updates recording history (the default) or not.
-    pub fn with_history(mut self, on: bool) -> Self {
-        self.history = on;
-        self
     }
 
     /// Which database this store talks to.
