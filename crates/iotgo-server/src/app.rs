@@ -113,7 +113,7 @@ impl App {
         let router = self.router().layer(drain.layer());
         let retention = tokio::spawn(retention::run(
             self.state.store.clone(),
-            self.state.devices.writer.clone(),
+            self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
         ));
         let mut server = axum::serve(drain.listener(listener)?, router)

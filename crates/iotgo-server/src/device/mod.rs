@@ -38,8 +38,7 @@ pub struct DeviceApi {
     pub hub: Hub,
     /// deviceid → owner cache.
     pub owners: Owners,
-    /// The group-commit writer, owner of the history's recent points.
-    pub writer: Writer,
+    writer: Writer,
     /// Devices online through HTTP polling only: deviceid → last request.
     http_seen: Mutex<HashMap<String, Instant>>,
     /// Bounds on params.
@@ -260,6 +259,12 @@ impl DeviceApi {
     /// Resolves once every WebSocket connection ended (after [`DeviceApi::close_sockets`]).
     pub async fn sockets_closed(&self) {
         self.hub.sockets_closed().await
+    }
+
+    /// The group-commit writer, owner of the history's recent points (retention and
+    /// tests ask it to purge or fold them).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Device writes queued and not yet in a batch.

@@ -25,7 +25,7 @@ async fn record(app: &TestApp, deviceid: &str, base: i64, points: &[(i64, f64)])
     let (before, expected) = (app.state.history.recent_len(), 2 * writes.len());
     let mut waits = Vec::new();
     for write in writes {
-        waits.push(app.state.devices.writer.submit(write).await);
+        waits.push(app.state.devices.writer().submit(write).await);
     }
     for wait in waits {
         assert_eq!(wait.await, Ok(true));
@@ -98,8 +98,8 @@ async fn chunks_and_recent_points_read_as_one_series_before_and_after_a_fold_or_
     check(&app, &me.token, &th, base).await;
 
     // A fold moves them into chunks and empties the log.
-    assert_eq!(app.state.devices.writer.fold_history(1).await.unwrap(), 4);
-    assert_eq!(app.state.devices.writer.fold_history(1).await.unwrap(), 0);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 4);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 0);
     assert_eq!(app.state.history.recent_len(), 0);
     check(&app, &me.token, &th, base).await;
     let app = app.restart().await;
@@ -136,7 +136,7 @@ async fn a_deleted_device_leaves_no_recent_points_and_none_come_back_after_a_res
     let app = app.restart_after_crash().await;
     assert_eq!(app.state.history.recent_len(), 2);
     assert_eq!(app.state.history.count(&keep).await.unwrap(), 2);
-    assert_eq!(app.state.devices.writer.fold_history(1).await.unwrap(), 2);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 2);
     assert_eq!(app.state.history.count(&th).await.unwrap(), 0);
     assert_eq!(app.state.history.count(&keep).await.unwrap(), 2);
 }

@@ -20,13 +20,13 @@ async fn the_sweep_deletes_old_rows_in_chunks() {
     store_rows(&app, &th, &rows).await;
     let now = Millis(T0 + (13_000 + 2 * DAY_SECS) * 1000);
 
-    let deleted = retention::sweep(&app.state.store, &app.state.devices.writer, 1, now)
+    let deleted = retention::sweep(&app.state.store, app.state.devices.writer(), 1, now)
         .await
         .unwrap();
     assert_eq!(deleted, 12_000);
     assert_eq!(app.state.history.count(&th).await.unwrap(), 3);
     assert_eq!(
-        retention::sweep(&app.state.store, &app.state.devices.writer, 1, now)
+        retention::sweep(&app.state.store, app.state.devices.writer(), 1, now)
             .await
             .unwrap(),
         0
