@@ -40,9 +40,6 @@ const QUEUE: usize = 8192;
 const MAX_CACHED: usize = 100_000;
 
 /// What the task's queue carries.
-// Moved through the queue, never stored in bulk: boxing the write would cost an
-// allocation per update.
-#[allow(clippy::large_enum_variant)]
 enum Job {
     /// A write, with its waiter (none for last-seen times).
     Write {

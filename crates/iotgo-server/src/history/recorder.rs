@@ -97,7 +97,7 @@ mod tests {
     use super::super::{Series, SeriesPoint, Shape};
     use super::*;
     use crate::store::{StateCache, StateWrite};
-    use iotgo_protocol::DeviceType;
+    use iotgo_protocol::{DeviceId, DeviceType};
     use serde_json::json;
 
     const OWNER: &str = "00000000-0000-4000-8000-000000000001";
@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_deleted_device_loses_its_points_and_its_deviceid_starts_empty() {
+    async fn a_deleted_device_loses_its_points_also_after_a_restart_or_fold() {
         let (_dir, mut recorder, ids) = recorder_with_devices(2).await;
         let reader = recorder.reader();
         let (gone, kept) = (&ids[0], &ids[1]);
@@ -238,6 +238,39 @@ mod tests {
         assert_eq!(recorder.fold(1).await.unwrap(), 1);
         assert_eq!(reader.count(gone).await.unwrap(), 0);
         assert_eq!(reader.count(kept).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_deviceid_claimed_again_starts_empty() {
+        let (_dir, mut recorder, _) = recorder_with_devices(0).await;
+        let reader = recorder.reader();
+        let store = recorder.store.clone();
+        let ty = DeviceType::parse("03").expect("type 03");
+        let license = store.create_licenses("l", ty, 1).await.unwrap().remove(0);
+        let id = DeviceId::parse(&license.deviceid).expect("a deviceid");
+        let claim = async || {
+            let claimed = store.claim_device(OWNER, &id, &license.apikey, "th", "");
+            claimed.await.expect("claimed");
+        };
+        claim().await;
+        let at = Millis::now().0 + 60_000;
+        let first = [update(id.as_str(), at, json!({"temperature": 1}))];
+        record(&mut recorder, &first).await;
+        assert_eq!(reader.count(id.as_str()).await.unwrap(), 1);
+
+        store
+            .delete_device(OWNER, id.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        recorder.delete(&[license.deviceid.clone()]);
+        claim().await;
+
+        assert_eq!(reader.count(id.as_str()).await.unwrap(), 0);
+        let next = [update(id.as_str(), at + 1, json!({"temperature": 2}))];
+        record(&mut recorder, &next).await;
+        let series = raw(&reader, id.as_str()).await;
+        assert_eq!(values(&series), [(at + 1, vec![Some(2.0), None])]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
