@@ -263,7 +263,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        recorder.delete(&[license.deviceid.clone()]);
+        recorder.delete(std::slice::from_ref(&license.deviceid));
         claim().await;
 
         assert_eq!(reader.count(id.as_str()).await.unwrap(), 0);
