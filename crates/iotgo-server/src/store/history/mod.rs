@@ -170,12 +170,9 @@ impl Store {
                 value: r.value,
             });
         }
-        let chunks: Vec<_> = series
-            .iter()
-            .flat_map(|((d, f), points)| chunk::encode(d, f, &by_time(points)))
-            .collect();
+        let chunks = Chunks::encode(series.iter().map(|((d, f), p)| (*d, *f, p.as_slice())));
         let mut tx = self.write.begin().await?;
-        chunk::insert(&mut tx, self.backend, &chunk::to_json(&chunks)).await?;
+        chunk::insert(&mut tx, self.backend, &chunks.0).await?;
         tx.commit().await?;
         Ok(())
     }
