@@ -71,14 +71,15 @@ impl DeviceApi {
 
     /// Devices were deleted (committed): every cache lets go of them, and their socket
     /// closes, so that nothing leaks to the next owner of a deviceid. Their recent history
-    /// points are the writer's: gone once it answers.
+    /// points are the writer's: gone once it answers (after the batch it may be
+    /// committing).
     async fn gone(&self, deviceids: &[String]) {
-        self.writer.deleted(deviceids).await;
         for id in deviceids {
             self.owners.forget(id);
             self.writer.forget(id);
             self.hub.forget_device(id);
             self.forget_poller(id);
         }
+        self.writer.deleted(deviceids).await;
     }
 }
