@@ -15,7 +15,8 @@
 //! A PostgreSQL URL must name an empty database (its tables are created here).
 
 use iotgo_protocol::DeviceType;
-use iotgo_server::store::{FOLD_POINTS, HistoryRow, Millis, StateCache, StateWrite, Store};
+use iotgo_server::history::{FOLD_POINTS, Recorder, Shape};
+use iotgo_server::store::{HistoryRow, Millis, StateCache, StateWrite, Store};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,9 @@ async fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     fill(&store, &ids, points, start).await?;
-    let recent = fill_recent(&store, &ids, start).await?;
+    let mut recorder = Recorder::load(store.clone(), true).await?;
+    let recent = fill_recent(&store, &mut recorder, &ids, start).await?;
+    let history = recorder.reader();
     println!(
         "{backend:?}: recorded {points} points across {DEVICES} devices in {:.1} s, \
          and {recent} recent ones",
@@ -53,13 +56,17 @@ async fn main() -> anyhow::Result<()> {
     let bucket = (SPAN_MS / 500).div_euclid(1000) * 1000;
     let range = (Millis(start), Millis(start + SPAN_MS));
     let mut times: Vec<Duration> = Vec::with_capacity(QUERIES);
+    let fields = ["temperature".to_owned(), "humidity".to_owned()];
     let mut buckets = 0;
     for q in 0..QUERIES {
         let id = &ids[q * 7919 % DEVICES];
         let t = Instant::now();
-        for field in ["temperature", "humidity"] {
-            buckets = store.history_buckets(id, field, range, bucket).await?.len();
-        }
+        let shape = Shape::Buckets { width: bucket };
+        buckets = history
+            .series(id, &fields, range, shape)
+            .await?
+            .points
+            .len();
         times.push(t.elapsed());
     }
     times.sort();
@@ -119,9 +126,14 @@ async fn fill(store: &Store, ids: &[String], points: i64, start: i64) -> anyhow:
     Ok(())
 }
 
-/// One point short of a fold, through the device writer's path (batches of 512 updates),
-/// in the last minutes of the 30 days; how many points.
-async fn fill_recent(store: &Store, ids: &[String], start: i64) -> anyhow::Result<usize> {
+/// One point short of a fold, through the device writer's path (batches of 512 updates,
+/// their points then into `recorder`), in the last minutes of the 30 days; how many points.
+async fn fill_recent(
+    store: &Store,
+    recorder: &mut Recorder,
+    ids: &[String],
+    start: i64,
+) -> anyhow::Result<usize> {
     let updates = (FOLD_POINTS - 1) / 2;
     let mut cache = StateCache::new();
     let writes: Vec<StateWrite> = (0..updates)
@@ -136,9 +148,9 @@ async fn fill_recent(store: &Store, ids: &[String], start: i64) -> anyhow::Resul
         })
         .collect();
     for batch in writes.chunks(512) {
-        store.apply_state(batch, &mut cache).await?;
+        recorder.committed(&store.apply_state(batch, &mut cache, true).await?);
     }
-    Ok(store.history_recent_len())
+    Ok(recorder.held())
 }
 
 /// Update `u`'s two points.

@@ -9,13 +9,14 @@
 //! BATCHES defaults to 400 per type and round; DATABASE_URL to fresh SQLite files in a temp
 //! directory. A PostgreSQL URL must name an empty database. The environment variable
 //! `FOLD_POINTS` sets the recent points at which a fold runs (default: the server's);
-//! `HISTORY=off` runs the store with history off (the baseline of what history costs).
+//! `HISTORY=off` records no history (the baseline of what history costs).
 //!
 //! Only the store's share of an update is measured (no sockets, no fan-out), so the
 //! figures say where the history's cost sits, not the server's update rate.
 
 use iotgo_protocol::DeviceType;
-use iotgo_server::store::{FOLD_POINTS, Millis, StateCache, StateWrite, Store};
+use iotgo_server::history::{FOLD_POINTS, Recorder};
+use iotgo_server::store::{Millis, StateCache, StateWrite, Store};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -34,9 +35,9 @@ async fn main() -> anyhow::Result<()> {
     let url = args.next();
     let dir = std::env::temp_dir().join(format!("iotgo-write-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let store = Store::connect(&url.unwrap_or_else(|| Store::sqlite_url(&dir)))
-        .await?
-        .with_history(std::env::var("HISTORY").as_deref() != Ok("off"));
+    let store = Store::connect(&url.unwrap_or_else(|| Store::sqlite_url(&dir))).await?;
+    let history = std::env::var("HISTORY").as_deref() != Ok("off");
+    let mut recorder = Recorder::load(store.clone(), history).await?;
     let apikey = "00000000-0000-4000-8000-000000000001";
     store
         .users()
@@ -71,9 +72,11 @@ async fn main() -> anyhow::Result<()> {
                         }
                     })
                     .collect();
-                // As the device writer: fold once enough points are held.
-                store.apply_state(&writes, &mut cache).await?;
-                store.fold_history(fold).await?;
+                // As the device writer: the batch, its points into memory, and a fold
+                // once enough points are held.
+                let points = store.apply_state(&writes, &mut cache, history).await?;
+                recorder.committed(&points);
+                recorder.fold(fold).await?;
             }
             let updates = (batches * BATCH) as f64;
             println!(

@@ -3,6 +3,7 @@
 use crate::auth::{Admins, GeneratedAdmin, Jwt};
 use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
+use crate::history::{Reader, Recorder};
 use crate::metrics::{Access, Metrics};
 use crate::shutdown::Drain;
 use crate::store::Store;
@@ -21,6 +22,8 @@ use tokio::net::TcpListener;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// The history of device data, read side (the writer records it).
+    pub history: Reader,
     /// Token signer and checker.
     pub jwt: Arc<Jwt>,
     /// Admin accounts.
@@ -52,9 +55,11 @@ impl App {
                 config.data_dir.display()
             )
         })?;
-        let store = Store::connect(&config.database_url())
-            .await?
-            .with_history(config.history_enabled);
+        let store = Store::connect(&config.database_url()).await?;
+        let recorder = Recorder::load(store.clone(), config.history_enabled)
+            .await
+            .context("cannot read the history log")?;
+        let history = recorder.reader();
         let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
         let (admins, generated_admin) = Admins::resolve(&config).await?;
         let access = match config.metrics {
@@ -66,8 +71,9 @@ impl App {
             )?),
         };
         let metrics = Metrics::start(access)?;
-        let devices = DeviceApi::start(store.clone(), &config, metrics.clone()).await?;
+        let devices = DeviceApi::start(store.clone(), recorder, &config, metrics.clone()).await?;
         let state = AppState {
+            history,
             devices,
             metrics,
             store,
@@ -107,6 +113,7 @@ impl App {
         let router = self.router().layer(drain.layer());
         let retention = tokio::spawn(retention::run(
             self.state.store.clone(),
+            self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
         ));
         let mut server = axum::serve(drain.listener(listener)?, router)

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod history;
 pub mod hub;
 pub mod logging;
 pub mod metrics;

@@ -11,7 +11,8 @@ use super::query::{bad, parse_time};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::store::{Bucket, Millis};
+use crate::history::{Series, SeriesPoint, Shape};
+use crate::store::Millis;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -20,7 +21,7 @@ use iotgo_protocol::DeviceType;
 use iotgo_protocol::types::lookup;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,26 +47,11 @@ struct Ask {
     bucket_ms: Option<i64>,
 }
 
-/// One point of the answer: a raw update (values by field index) or one bucket.
-enum Point {
-    Raw {
-        at: Millis,
-        ts: Option<Millis>,
-        values: Vec<Option<f64>>,
-    },
-    Bucket {
-        at: Millis,
-        values: Vec<Option<Bucket>>,
-    },
-}
-
 /// A device's history over the asked range.
-struct Series {
+struct Read {
     deviceid: String,
     ask: Ask,
-    points: Vec<Point>,
-    /// Raw points stopped at the cap; ask again from after the last point's time.
-    more: bool,
+    series: Series,
 }
 
 fn text<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
@@ -139,7 +125,7 @@ async fn read(
     owner: &str,
     deviceid: &str,
     q: &HashMap<String, String>,
-) -> Result<Series, ApiError> {
+) -> Result<Read, ApiError> {
     let device = state
         .store
         .devices()
@@ -148,76 +134,18 @@ async fn read(
         .ok_or(ApiError::business("Device does not exist!"))?;
     let cap = i64::from(state.config.history_max_points.max(1));
     let ask = parse_ask(q, &device.kind, cap)?;
-    let range = (ask.from, ask.to);
-    let (points, more) = match ask.bucket_ms {
-        Some(width) => {
-            let mut by_index: BTreeMap<i64, Vec<Option<Bucket>>> = BTreeMap::new();
-            for (i, field) in ask.fields.iter().enumerate() {
-                let buckets = state
-                    .store
-                    .history_buckets(deviceid, field, range, width)
-                    .await?;
-                for b in buckets {
-                    by_index
-                        .entry(b.index)
-                        .or_insert_with(|| vec![None; ask.fields.len()])[i] = Some(b);
-                }
-            }
-            let points = by_index
-                .into_iter()
-                .map(|(index, values)| Point::Bucket {
-                    at: Millis(ask.from.0 + index * width),
-                    values,
-                })
-                .collect();
-            (points, false)
-        }
-        None => {
-            let mut rows = Vec::new();
-            // A field that filled its limit may have more rows at its last time: points
-            // from that time on are left for the next page.
-            let mut horizon: Option<Millis> = None;
-            for (i, field) in ask.fields.iter().enumerate() {
-                let got = state
-                    .store
-                    .history_raw(deviceid, field, range, cap + 1)
-                    .await?;
-                if got.len() as i64 > cap
-                    && let Some(last) = got.last()
-                {
-                    horizon = Some(horizon.map_or(last.at, |h| h.min(last.at)));
-                }
-                rows.extend(got.into_iter().map(|p| (i, p)));
-            }
-            rows.retain(|(_, p)| horizon.is_none_or(|h| p.at < h));
-            rows.sort_by_key(|(i, p)| (p.at, *i));
-            let mut points: Vec<Point> = Vec::new();
-            for (i, p) in rows {
-                if let Some(Point::Raw { at, values, .. }) = points.last_mut()
-                    && *at == p.at
-                    && values[i].is_none()
-                {
-                    values[i] = Some(p.value);
-                    continue;
-                }
-                let mut values = vec![None; ask.fields.len()];
-                values[i] = Some(p.value);
-                points.push(Point::Raw {
-                    at: p.at,
-                    ts: p.ts,
-                    values,
-                });
-            }
-            let more = horizon.is_some() || points.len() as i64 > cap;
-            points.truncate(cap as usize);
-            (points, more)
-        }
+    let shape = match ask.bucket_ms {
+        Some(width) => Shape::Buckets { width },
+        None => Shape::Raw { cap: cap as usize },
     };
-    Ok(Series {
+    let series = state
+        .history
+        .series(deviceid, &ask.fields, (ask.from, ask.to), shape)
+        .await?;
+    Ok(Read {
         deviceid: deviceid.to_owned(),
         ask,
-        points,
-        more,
+        series,
     })
 }
 
@@ -257,12 +185,13 @@ async fn as_json(
     let s = read(&state, &me.user.apikey, &deviceid, &q).await?;
     let fields = &s.ask.fields;
     let points: Vec<Value> = s
+        .series
         .points
         .iter()
         .map(|p| {
             let mut o = Map::new();
             match p {
-                Point::Raw { at, ts, values } => {
+                SeriesPoint::Raw { at, ts, values } => {
                     o.insert("time".into(), at.iso().into());
                     if let Some(ts) = ts {
                         o.insert("ts".into(), ts.iso().into());
@@ -273,7 +202,7 @@ async fn as_json(
                         }
                     }
                 }
-                Point::Bucket { at, values } => {
+                SeriesPoint::Bucket { at, values } => {
                     o.insert("time".into(), at.iso().into());
                     for (f, b) in fields.iter().zip(values) {
                         if let Some(b) = b {
@@ -295,7 +224,7 @@ async fn as_json(
         bucket: s.ask.bucket_ms.map(|b| b / 1000),
         fields: s.ask.fields,
         points,
-        more: s.more,
+        more: s.series.more,
     }))
 }
 
@@ -323,7 +252,7 @@ async fn as_csv(
             (header::CONTENT_DISPOSITION, disposition),
             (
                 header::HeaderName::from_static("x-history-more"),
-                s.more.to_string(),
+                s.series.more.to_string(),
             ),
         ],
         csv,
@@ -332,7 +261,7 @@ async fn as_csv(
 }
 
 /// Raw: `time,ts,<field>…`; buckets: `time,<field>_min,<field>_avg,<field>_max,<field>_count…`.
-fn to_csv(s: &Series) -> Result<String, csv::Error> {
+fn to_csv(s: &Read) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let mut head = vec!["time".to_owned()];
@@ -345,13 +274,15 @@ fn to_csv(s: &Series) -> Result<String, csv::Error> {
         head.extend(s.ask.fields.iter().cloned());
     }
     w.write_record(&head)?;
-    for p in &s.points {
+    for p in &s.series.points {
         let row: Vec<String> = match p {
-            Point::Raw { at, ts, values } => [at.iso(), ts.map(Millis::iso).unwrap_or_default()]
-                .into_iter()
-                .chain(values.iter().map(|v| opt(*v)))
-                .collect(),
-            Point::Bucket { at, values } => std::iter::once(at.iso())
+            SeriesPoint::Raw { at, ts, values } => {
+                [at.iso(), ts.map(Millis::iso).unwrap_or_default()]
+                    .into_iter()
+                    .chain(values.iter().map(|v| opt(*v)))
+                    .collect()
+            }
+            SeriesPoint::Bucket { at, values } => std::iter::once(at.iso())
                 .chain(values.iter().flat_map(|b| {
                     match b {
                         Some(b) => [opt(Some(b.min)), opt(Some(b.avg)), opt(Some(b.max))]

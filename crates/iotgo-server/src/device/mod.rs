@@ -15,6 +15,7 @@ pub use owners::Owners;
 pub use writer::Writer;
 
 use crate::config::Config;
+use crate::history::Recorder;
 use crate::hub::Hub;
 use crate::metrics::{DeviceAction, Metrics};
 use crate::store::{Millis, StateWrite, Store};
@@ -213,16 +214,18 @@ pub fn sequence_key(v: &Value) -> String {
 }
 
 impl DeviceApi {
-    /// Starts the writer and the presence sweeper; marks every device offline (nothing
-    /// is connected to a server that is just starting).
+    /// Starts the writer (handing it `recorder`) and the presence sweeper; marks every
+    /// device offline (nothing is connected to a server that is just starting).
     pub async fn start(
         store: Store,
+        recorder: Recorder,
         config: &Config,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Arc<DeviceApi>> {
         store.reset_presence(Millis::now()).await?;
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
+            recorder,
             Duration::from_millis(config.commit_window_ms),
             metrics.clone(),
         );
@@ -258,14 +261,20 @@ impl DeviceApi {
         self.hub.sockets_closed().await
     }
 
+    /// The group-commit writer, owner of the history's recent points (retention and
+    /// tests ask it to purge or fold them).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
     /// Device writes queued and not yet in a batch.
     pub fn queued_writes(&self) -> usize {
         self.writer.queued()
     }
 
     /// Ends the background work, once the connections are gone: the presence sweeper
-    /// stops; the writer commits (and acks) every write queued and ends; the recent
-    /// history is folded into chunks, so the next start has no log to read back; every
+    /// stops; the writer commits (and acks) every write queued, folds the recent history
+    /// into chunks (the next start has no log to read back) and ends; every
     /// device still marked online is marked offline now (its socket closed with the
     /// server; HTTP pollers would be marked so at the next start anyway). Dropped before
     /// the end (the shutdown timeout), the writer is stopped: a write cut short is rolled
@@ -279,11 +288,6 @@ impl DeviceApi {
         let writer = self.writer_task.lock().take();
         if let Some(writer) = writer {
             let _ = AbortOnDropHandle::new(writer).await;
-        }
-        match self.store.fold_history(1).await {
-            Ok(0) => {}
-            Ok(points) => tracing::info!(points, "recent history folded into chunks"),
-            Err(e) => tracing::error!(error = ?e, "history fold at shutdown failed"),
         }
         if let Err(e) = self.store.reset_presence(Millis::now()).await {
             tracing::error!(error = ?e, "marking devices offline at shutdown failed");

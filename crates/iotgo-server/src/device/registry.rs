@@ -48,7 +48,7 @@ impl DeviceApi {
     pub async fn delete_device(&self, owner: &str, deviceid: &str) -> StoreResult<Option<Device>> {
         let device = self.store.devices().delete(owner, deviceid).await?;
         if let Some(d) = &device {
-            self.gone(std::slice::from_ref(&d.deviceid));
+            self.gone(std::slice::from_ref(&d.deviceid)).await;
         }
         Ok(device)
     }
@@ -58,7 +58,7 @@ impl DeviceApi {
         let Some((user, deviceids)) = self.store.users().delete(apikey).await? else {
             return Ok(None);
         };
-        self.gone(&deviceids);
+        self.gone(&deviceids).await;
         self.hub.forget_user(&user.apikey);
         Ok(Some(user))
     }
@@ -71,14 +71,16 @@ impl DeviceApi {
     }
 
     /// Devices were deleted (committed): every cache lets go of them, and their socket
-    /// closes, so that nothing leaks to the next owner of a deviceid.
-    fn gone(&self, deviceids: &[String]) {
-        self.store.history_deleted(deviceids);
+    /// closes, so that nothing leaks to the next owner of a deviceid. Their recent history
+    /// points are the writer's: gone once it answers (after the batch it may be
+    /// committing).
+    async fn gone(&self, deviceids: &[String]) {
         for id in deviceids {
             self.owners.forget(id);
             self.writer.forget(id);
             self.hub.forget_device(id);
             self.forget_poller(id);
         }
+        self.writer.deleted(deviceids).await;
     }
 }

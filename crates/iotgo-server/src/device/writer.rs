@@ -1,13 +1,17 @@
-//! The device writer: group commit of device state and presence.
+//! The device writer: group commit of device state and presence, and the one owner of the
+//! history's recent points.
 //!
 //! Handlers queue writes here; one task takes every write queued (while the previous
-//! commit ran, or within an optional window), up to a full batch, applies them in one
-//! transaction and then wakes every waiter. A device is
+//! commit ran, or within an optional window), up to a full batch ([`Collector`]), applies
+//! them in one transaction and then wakes every waiter ([`Committer`]). A device is
 //! acked only after its write committed, so an acked update survives a crash, and a burst
 //! of updates from many devices costs one commit instead of one each.
 //!
-//! A batch's history points go into the history log with it (one row); after a batch's
-//! acks the task folds them into chunks once enough have gathered (`Store::fold_history`).
+//! A batch's history points go into the history log with it (one row) and then into the
+//! [`Recorder`] the task owns; after a batch's acks the recorder folds them into chunks
+//! once enough have gathered. Whatever else changes the recent points is an order queued
+//! behind the writes ([`Writer::deleted`], [`Writer::purge_history`],
+//! [`Writer::fold_history`]): it runs between batches, so it never races one.
 //!
 //! The task owns the only writes of device params, so it keeps their committed values in
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
@@ -15,10 +19,12 @@
 //! from the store before the next batch touches them.
 //!
 //! At shutdown [`Writer::close`] stops new writes; the task commits and acks every write
-//! already queued, then ends.
+//! already queued, folds the recent history into chunks (the next start then has no log
+//! to read back), then ends.
 
+use crate::history::Recorder;
 use crate::metrics::Metrics;
-use crate::store::{FOLD_POINTS, StateCache, StateWrite, Store};
+use crate::store::{Millis, StateCache, StateWrite, Store, StoreResult};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,9 +39,34 @@ const QUEUE: usize = 8192;
 /// memory: the devices still active are read again, once each).
 const MAX_CACHED: usize = 100_000;
 
-struct Job {
-    write: StateWrite,
-    done: Option<oneshot::Sender<bool>>,
+/// What the task's queue carries.
+enum Job {
+    /// A write, with its waiter (none for last-seen times).
+    Write {
+        write: StateWrite,
+        done: Option<oneshot::Sender<bool>>,
+    },
+    /// Work on the recent history, run after the writes queued before it.
+    Order(Order),
+}
+
+/// Work on the recent history, each answered once done.
+enum Order {
+    /// Devices were deleted (committed): their recent points go.
+    Deleted {
+        deviceids: Vec<String>,
+        done: oneshot::Sender<()>,
+    },
+    /// Retention: the recent points before `cutoff` go; how many.
+    Purge {
+        cutoff: Millis,
+        done: oneshot::Sender<usize>,
+    },
+    /// A fold now, when at least `min_points` are held; how many points moved.
+    Fold {
+        min_points: usize,
+        done: oneshot::Sender<StoreResult<u64>>,
+    },
 }
 
 /// The handle handlers write through; cheap to clone.
@@ -49,28 +80,37 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task over `store`, collecting writes for `window`; it counts its
-    /// batches, commits and history folds in `metrics`.
+    /// Starts the writer task over `store`, collecting writes for `window`, with
+    /// `recorder` (the history's recent points, from now on the task's alone); it counts
+    /// its batches, commits and history folds in `metrics`.
     pub fn spawn(
         store: Store,
+        recorder: Recorder,
         window: Duration,
         metrics: Arc<Metrics>,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stale = Arc::new(Mutex::new(Vec::new()));
         let close = Arc::new(Notify::new());
-        let task = tokio::spawn(run(
-            store,
-            window,
+        let collector = Collector {
             rx,
-            stale.clone(),
+            close: close.clone(),
+            window,
+            closing: false,
+        };
+        let committer = Committer {
+            store,
+            recorder,
+            cache: StateCache::new(),
+            stale: stale.clone(),
             metrics,
-            close.clone(),
-        ));
+        };
+        let task = tokio::spawn(run(collector, committer));
         (Writer { tx, stale, close }, task)
     }
 
-    /// Refuses further writes (they fail); the task commits what is queued, then ends.
+    /// Refuses further writes (they fail); the task commits what is queued, folds the
+    /// recent history, then ends.
     pub fn close(&self) {
         self.close.notify_one();
     }
@@ -84,7 +124,7 @@ impl Writer {
     /// once the write is committed, false (or an error) when it failed.
     pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<bool> {
         let (done, wait) = oneshot::channel();
-        let job = Job {
+        let job = Job::Write {
             write,
             done: Some(done),
         };
@@ -101,7 +141,7 @@ impl Writer {
 
     /// Queues a write nobody waits for (last-seen times); dropped when the queue is full.
     pub fn record(&self, write: StateWrite) {
-        let _ = self.tx.try_send(Job { write, done: None });
+        let _ = self.tx.try_send(Job::Write { write, done: None });
     }
 
     /// A device's row was created, claimed or deleted outside the writer: its cached
@@ -109,65 +149,185 @@ impl Writer {
     pub fn forget(&self, deviceid: &str) {
         self.stale.lock().push(deviceid.to_owned());
     }
+
+    /// Devices were deleted (committed): resolves once their recent history points are
+    /// gone. Every batch committed before the deletion has been taken in by then, and
+    /// every later one finds no such device, so none of their points comes back.
+    pub async fn deleted(&self, deviceids: &[String]) {
+        let deviceids = deviceids.to_vec();
+        self.order(|done| Order::Deleted { deviceids, done }).await;
+    }
+
+    /// Drops the recent history points recorded before `cutoff` (retention); how many
+    /// went (none once the writer has ended).
+    pub async fn purge_history(&self, cutoff: Millis) -> usize {
+        let purged = self.order(|done| Order::Purge { cutoff, done }).await;
+        purged.unwrap_or(0)
+    }
+
+    /// Folds the recent history into chunks now when at least `min_points` are held; how
+    /// many points moved (none once the writer has ended: it folds as it ends).
+    pub async fn fold_history(&self, min_points: usize) -> StoreResult<u64> {
+        let folded = self.order(|done| Order::Fold { min_points, done }).await;
+        folded.unwrap_or(Ok(0))
+    }
+
+    /// Queues an order behind the writes queued so far and waits for its answer; `None`
+    /// when the writer has ended.
+    async fn order<T>(&self, order: impl FnOnce(oneshot::Sender<T>) -> Order) -> Option<T> {
+        let (done, answer) = oneshot::channel();
+        self.tx.send(Job::Order(order(done))).await.ok()?;
+        answer.await.ok()
+    }
 }
 
-async fn run(
-    store: Store,
-    window: Duration,
-    mut rx: mpsc::Receiver<Job>,
-    stale: Arc<Mutex<Vec<String>>>,
-    metrics: Arc<Metrics>,
+/// The writer task: a batch collected, then applied, until the queue is closed and
+/// empty; after a close, a last fold.
+async fn run(mut collector: Collector, mut committer: Committer) {
+    let mut batch = Batch::default();
+    while collector.collect(&mut batch).await {
+        committer.apply(&mut batch).await;
+    }
+    // Only at a shutdown: a writer whose handles were dropped (a crash, in tests) leaves
+    // the log as it is.
+    if collector.closing {
+        match committer.fold(1).await {
+            Ok(0) => {}
+            Ok(points) => tracing::info!(points, "recent history folded into chunks"),
+            Err(e) => tracing::error!(error = ?e, "history fold at shutdown failed"),
+        }
+    }
+}
+
+/// What one round of the task applies. Its vectors keep their room from round to round.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<StateWrite>,
+    waiters: Vec<oneshot::Sender<bool>>,
+    /// An order queued after the writes: run once they are committed.
+    order: Option<Order>,
+}
+
+/// The receiving end of the queue: takes writes into batches.
+struct Collector {
+    rx: mpsc::Receiver<Job>,
     close: Arc<Notify>,
-) {
-    let mut cache = StateCache::new();
-    let mut writes: Vec<StateWrite> = Vec::with_capacity(MAX_BATCH);
-    let mut waiters: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let first = tokio::select! {
-            job = rx.recv() => match job {
-                Some(job) => job,
-                // Closed and empty: every queued write was committed.
-                None => break,
-            },
-            // What is queued stays receivable; new sends fail.
-            () = close.notified() => {
-                rx.close();
-                continue;
+    /// How long a batch waits for more writes after its first (zero: only what is queued).
+    window: Duration,
+    /// [`Writer::close`] was called: the queue takes nothing new.
+    closing: bool,
+}
+
+impl Collector {
+    /// Waits for the next job, then takes into `batch` every write queued after it (and
+    /// those that come within the window), up to [`MAX_BATCH`]; an order ends the batch.
+    /// False once the queue is closed and empty: every queued write has been taken.
+    async fn collect(&mut self, batch: &mut Batch) -> bool {
+        let first = loop {
+            tokio::select! {
+                job = self.rx.recv() => match job {
+                    Some(job) => break job,
+                    None => return false,
+                },
+                // What is queued stays receivable; new sends fail.
+                () = self.close.notified(), if !self.closing => {
+                    self.closing = true;
+                    self.rx.close();
+                }
             }
         };
-        let deadline = tokio::time::Instant::now() + window;
+        let deadline = tokio::time::Instant::now() + self.window;
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            writes.push(job.write);
-            waiters.extend(job.done);
-            if writes.len() < MAX_BATCH {
-                next = match rx.try_recv() {
+            match job {
+                Job::Write { write, done } => {
+                    batch.writes.push(write);
+                    batch.waiters.extend(done);
+                }
+                Job::Order(order) => {
+                    batch.order = Some(order);
+                    break;
+                }
+            }
+            if batch.writes.len() < MAX_BATCH {
+                next = match self.rx.try_recv() {
                     Ok(job) => Some(job),
-                    Err(_) if window.is_zero() => None,
-                    Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                    Err(_) if self.window.is_zero() => None,
+                    Err(_) => tokio::time::timeout_at(deadline, self.rx.recv())
                         .await
                         .ok()
                         .flatten(),
                 };
             }
         }
-        for id in stale.lock().drain(..) {
-            cache.remove(&id);
-            store.history_release(&id);
+        true
+    }
+}
+
+/// What the task applies batches with: the store, the params cache and the recorder.
+struct Committer {
+    store: Store,
+    recorder: Recorder,
+    cache: StateCache,
+    stale: Arc<Mutex<Vec<String>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Committer {
+    /// Commits the batch's writes, takes in their history points and acks them; then,
+    /// with the acks out, folds when enough points are held, and runs the batch's order.
+    async fn apply(&mut self, batch: &mut Batch) {
+        if !batch.writes.is_empty() {
+            let ok = self.commit(&batch.writes).await;
+            batch.writes.clear();
+            for done in batch.waiters.drain(..) {
+                let _ = done.send(ok);
+            }
+            // After the acks, so the batch that fills the recent history does not wait.
+            if let Err(e) = self.fold(crate::history::FOLD_POINTS).await {
+                tracing::error!(error = ?e, "history fold failed");
+            }
         }
-        if cache.len() > MAX_CACHED {
-            cache.clear();
+        match batch.order.take() {
+            None => {}
+            Some(Order::Deleted { deviceids, done }) => {
+                self.recorder.delete(&deviceids);
+                let _ = done.send(());
+            }
+            Some(Order::Purge { cutoff, done }) => {
+                let _ = done.send(self.recorder.purge(cutoff));
+            }
+            Some(Order::Fold { min_points, done }) => {
+                let _ = done.send(self.fold(min_points).await);
+            }
         }
+    }
+
+    /// Applies `writes` in one transaction; whether they committed.
+    async fn commit(&mut self, writes: &[StateWrite]) -> bool {
+        for id in self.stale.lock().drain(..) {
+            self.cache.remove(&id);
+        }
+        if self.cache.len() > MAX_CACHED {
+            self.cache.clear();
+        }
+        let metrics = &self.metrics;
         let updates = writes
             .iter()
             .filter(|w| matches!(w, StateWrite::Merge { .. }))
             .count();
         metrics.commit_batch_size.record(writes.len() as f64);
         let start = Instant::now();
-        let ok = match store.apply_state(&writes, &mut cache).await {
+        let history = self.recorder.enabled();
+        let ok = match self
+            .store
+            .apply_state(writes, &mut self.cache, history)
+            .await
+        {
             Ok(points) => {
+                self.recorder.committed(&points);
                 metrics.updates_committed.increment(updates as u64);
-                metrics.history_points.increment(points as u64);
+                metrics.history_points.increment(points.len() as u64);
                 true
             }
             Err(e) => {
@@ -177,21 +337,23 @@ async fn run(
             }
         };
         metrics.commit_seconds.record(start.elapsed().as_secs_f64());
-        writes.clear();
-        for done in waiters.drain(..) {
-            let _ = done.send(ok);
-        }
-        // After the acks, so the batch that fills the recent history does not wait for it.
+        ok
+    }
+
+    /// Folds the recent history when at least `min_points` are held, counting it.
+    async fn fold(&mut self, min_points: usize) -> StoreResult<u64> {
         let start = Instant::now();
-        match store.fold_history(FOLD_POINTS).await {
-            Ok(0) => {}
-            Ok(_) => {
-                metrics.history_folds.increment(1);
-                metrics
-                    .history_fold_seconds
-                    .record(start.elapsed().as_secs_f64());
-            }
-            Err(e) => tracing::error!(error = ?e, "history fold failed"),
+        let folded = self.recorder.fold(min_points).await?;
+        if folded > 0 {
+            self.metrics.history_folds.increment(1);
+            self.metrics
+                .history_fold_seconds
+                .record(start.elapsed().as_secs_f64());
         }
+        Ok(folded)
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

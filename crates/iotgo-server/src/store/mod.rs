@@ -18,7 +18,8 @@ mod users;
 
 pub use devices::{ClaimError, Devices};
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub use history::{Bucket, FOLD_POINTS, HistoryRow, RawPoint, history_rows};
+pub(crate) use history::{ChunkSpan, Chunks};
+pub use history::{HistoryRow, RawPoint, history_rows};
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{StateCache, StateWrite};
@@ -65,17 +66,15 @@ impl StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The database behind the platform: its pools and backend, with one repository per
-/// table ([`Store::users`], [`Store::devices`], [`Store::licenses`]) owning that table's SQL.
+/// The database behind the platform: stateless SQL over its pools and backend, with one
+/// repository per table ([`Store::users`], [`Store::devices`], [`Store::licenses`])
+/// owning that table's SQL. What lives in memory is its owners' (the history's recent
+/// points are `crate::history`'s).
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    /// The history's recent points (the device writer's, read by history queries).
-    recent: history::RecentPoints,
-    /// Whether device updates record history.
-    history: bool,
 }
 
 impl Store {
@@ -95,17 +94,11 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
-                recent: Default::default(),
-                history: true,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
         };
         store.migrate().await?;
-        store
-            .load_recent_history()
-            .await
-            .context("cannot read the history log")?;
         Ok(store)
     }
 
@@ -147,8 +140,6 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
-            recent: Default::default(),
-            history: true,
         })
     }
 
@@ -162,12 +153,6 @@ impl Store {
             .await
             .context("database migration failed")?;
         Ok(())
-    }
-
-    /// This store with device updates recording history (the default) or not.
-    pub fn with_history(mut self, on: bool) -> Self {
-        self.history = on;
-        self
     }
 
     /// The `users` table.

@@ -144,15 +144,18 @@ impl Store {
     /// Applies `writes` in order, in one transaction, merging updates into the params in
     /// `cache` (devices not in it are read first).
     ///
+    /// With `history`, the history points of its updates go into the history log in the
+    /// same transaction; answers them, for the recent points (`crate::history::Recorder`).
+    ///
     /// When the batch fails, the devices it touched are dropped from `cache`, so their
-    /// params are read again from what was committed. Answers how many history points the
-    /// batch recorded.
+    /// params are read again from what was committed.
     pub async fn apply_state(
         &self,
         writes: &[StateWrite],
         cache: &mut StateCache,
-    ) -> StoreResult<usize> {
-        let result = self.apply_batch(writes, cache).await;
+        history: bool,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        let result = self.apply_batch(writes, cache, history).await;
         if result.is_err() {
             for w in writes {
                 cache.remove(w.deviceid());
@@ -165,7 +168,8 @@ impl Store {
         &self,
         writes: &[StateWrite],
         cache: &mut StateCache,
-    ) -> StoreResult<usize> {
+        record: bool,
+    ) -> StoreResult<Vec<HistoryRow>> {
         // Devices not cached yet are read first. The writer is the only writer of params, so
         // this read outside the batch's transaction is what the batch merges into.
         for w in writes {
@@ -193,7 +197,7 @@ impl Store {
                     if *seen {
                         row.seen_at(*at);
                     }
-                    if self.history {
+                    if record {
                         history.extend(history_rows(deviceid, params, *at));
                     }
                 }
@@ -217,7 +221,7 @@ impl Store {
             // One statement, atomic by itself: one round trip instead of three.
             let existing = self.update_rows(&self.write, &rows, cache).await?;
             forget_gone(&rows, &existing, cache);
-            return Ok(0);
+            return Ok(history);
         }
         let mut tx = self.write.begin().await?;
         let existing = self.update_rows(&mut *tx, &rows, cache).await?;
@@ -226,8 +230,7 @@ impl Store {
         history.retain(|r| existing.contains(r.deviceid.as_str()));
         history::log(&mut tx, &history).await?;
         tx.commit().await?;
-        self.history_committed(&history);
-        Ok(history.len())
+        Ok(history)
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist.
@@ -357,7 +360,7 @@ mod tests {
             merge(a, json!({"y": 2}), 1_002),
             merge(a, json!({"x": 3, "z": true}), 1_003),
         ];
-        store.apply_state(&writes, &mut cache).await.unwrap();
+        store.apply_state(&writes, &mut cache, true).await.unwrap();
 
         let want = object(json!({"x": 3, "y": 2, "z": true}));
         let stored = store.devices().find(a).await.unwrap().unwrap();
@@ -369,7 +372,7 @@ mod tests {
 
         // The next batch merges into what the cache holds, keys kept.
         store
-            .apply_state(&[merge(a, json!({"y": 9}), 1_004)], &mut cache)
+            .apply_state(&[merge(a, json!({"y": 9}), 1_004)], &mut cache, true)
             .await
             .unwrap();
         let stored = store.devices().find(a).await.unwrap().unwrap();
@@ -388,7 +391,7 @@ mod tests {
             merge(kept, json!({"n": 1}), 1),
             merge(gone, json!({"n": 1}), 1),
         ];
-        store.apply_state(&first, &mut cache).await.unwrap();
+        store.apply_state(&first, &mut cache, true).await.unwrap();
         assert!(cache.contains_key(gone.as_str()));
 
         store.devices().delete(OWNER, gone).await.unwrap().unwrap();
@@ -396,7 +399,7 @@ mod tests {
             merge(gone, json!({"n": 2}), 2),
             merge(kept, json!({"n": 2}), 2),
         ];
-        store.apply_state(&next, &mut cache).await.unwrap();
+        store.apply_state(&next, &mut cache, true).await.unwrap();
 
         let stored = store.devices().find(kept).await.unwrap().unwrap();
         assert_eq!(stored.params, Some(object(json!({"n": 2}))));

@@ -281,19 +281,19 @@ async fn deleting_a_device_or_its_user_deletes_its_history() {
     let app = spawn_app().await;
     let me = owner(&app, "a@example.com").await;
     let (a, b) = (series(&app, &me).await, series(&app, &me).await);
-    let store = &app.state.store;
-    assert_eq!(store.history_count(&a).await.unwrap(), 15);
+    let history = &app.state.history;
+    assert_eq!(history.count(&a).await.unwrap(), 15);
     let (status, _) = app
         .delete(&format!("/api/user/device/{a}"), Some(&me.token))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(store.history_count(&a).await.unwrap(), 0);
-    assert_eq!(store.history_count(&b).await.unwrap(), 15);
+    assert_eq!(history.count(&a).await.unwrap(), 0);
+    assert_eq!(history.count(&b).await.unwrap(), 15);
 
     let admin = app.admin_token().await;
     let (status, _) = app
         .delete(&format!("/api/admin/users/{}", me.apikey), Some(&admin))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(store.history_count(&b).await.unwrap(), 0);
+    assert_eq!(history.count(&b).await.unwrap(), 0);
 }

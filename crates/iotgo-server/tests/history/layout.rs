@@ -4,11 +4,11 @@
 
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::{device, ok, owner, update};
-use iotgo_server::store::{HistoryRow, Millis, StateCache, StateWrite};
+use iotgo_server::store::{HistoryRow, Millis, StateWrite};
 use serde_json::{Value, json};
 
-/// Records `(seconds after base, value)` temperatures through the device writer's path
-/// (a batch, its log row, then the recent points).
+/// Records `(seconds after base, value)` temperatures through the device writer (a
+/// batch, its log row, then the recent points).
 async fn record(app: &TestApp, deviceid: &str, base: i64, points: &[(i64, f64)]) {
     let writes: Vec<StateWrite> = points
         .iter()
@@ -22,9 +22,16 @@ async fn record(app: &TestApp, deviceid: &str, base: i64, points: &[(i64, f64)])
             seen: true,
         })
         .collect();
-    let mut cache = StateCache::new();
-    let points = app.state.store.apply_state(&writes, &mut cache).await;
-    assert_eq!(points.unwrap(), 2 * writes.len());
+    let (before, expected) = (app.state.history.recent_len(), 2 * writes.len());
+    let mut waits = Vec::new();
+    for write in writes {
+        waits.push(app.state.devices.writer().submit(write).await);
+    }
+    for wait in waits {
+        assert_eq!(wait.await, Ok(true));
+    }
+    let points = app.state.history.recent_len() - before;
+    assert_eq!(points, expected);
 }
 
 /// What the history API answers for the series of the first test, wherever its points are.
@@ -80,32 +87,32 @@ async fn chunks_and_recent_points_read_as_one_series_before_and_after_a_fold_or_
         .collect();
     app.state.store.append_history(&rows).await.unwrap();
     record(&app, &th, base, &[(3, 32.0), (4, 4.0)]).await;
-    assert_eq!(app.state.store.history_recent_len(), 4);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 8);
+    assert_eq!(app.state.history.recent_len(), 4);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 8);
 
     check(&app, &me.token, &th, base).await;
 
     // A start after a crash reads the recent points back from the log.
     let app = app.restart_after_crash().await;
-    assert_eq!(app.state.store.history_recent_len(), 4);
+    assert_eq!(app.state.history.recent_len(), 4);
     check(&app, &me.token, &th, base).await;
 
     // A fold moves them into chunks and empties the log.
-    assert_eq!(app.state.store.fold_history(1).await.unwrap(), 4);
-    assert_eq!(app.state.store.fold_history(1).await.unwrap(), 0);
-    assert_eq!(app.state.store.history_recent_len(), 0);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 4);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 0);
+    assert_eq!(app.state.history.recent_len(), 0);
     check(&app, &me.token, &th, base).await;
     let app = app.restart().await;
-    assert_eq!(app.state.store.history_recent_len(), 0);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 8);
+    assert_eq!(app.state.history.recent_len(), 0);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 8);
     check(&app, &me.token, &th, base).await;
 
     // A shutdown folds the recent points: the next start has no log to read back.
     record(&app, &th, base, &[(5, 5.0)]).await;
-    assert_eq!(app.state.store.history_recent_len(), 2);
+    assert_eq!(app.state.history.recent_len(), 2);
     let app = app.restart().await;
-    assert_eq!(app.state.store.history_recent_len(), 0);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 10);
+    assert_eq!(app.state.history.recent_len(), 0);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 10);
 }
 
 #[tokio::test]
@@ -117,21 +124,21 @@ async fn a_deleted_device_leaves_no_recent_points_and_none_come_back_after_a_res
     let base = Millis::now().0 + 60_000;
     record(&app, &th, base, &[(0, 1.0), (1, 2.0)]).await;
     record(&app, &keep, base, &[(0, 5.0)]).await;
-    assert_eq!(app.state.store.history_recent_len(), 6);
+    assert_eq!(app.state.history.recent_len(), 6);
 
     let (status, _) = app
         .delete(&format!("/api/user/device/{th}"), Some(&me.token))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(app.state.store.history_recent_len(), 2);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
+    assert_eq!(app.state.history.recent_len(), 2);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 0);
 
     let app = app.restart_after_crash().await;
-    assert_eq!(app.state.store.history_recent_len(), 2);
-    assert_eq!(app.state.store.history_count(&keep).await.unwrap(), 2);
-    assert_eq!(app.state.store.fold_history(1).await.unwrap(), 2);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
-    assert_eq!(app.state.store.history_count(&keep).await.unwrap(), 2);
+    assert_eq!(app.state.history.recent_len(), 2);
+    assert_eq!(app.state.history.count(&keep).await.unwrap(), 2);
+    assert_eq!(app.state.devices.writer().fold_history(1).await.unwrap(), 2);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 0);
+    assert_eq!(app.state.history.count(&keep).await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -146,6 +153,6 @@ async fn with_history_off_updates_are_stored_and_record_no_points() {
     let (status, body) = app.get(&url, Some(&me.token)).await;
     assert_eq!(status, 200);
     assert_eq!(body["params"]["temperature"], "21.5");
-    assert_eq!(app.state.store.history_recent_len(), 0);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 0);
+    assert_eq!(app.state.history.recent_len(), 0);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 0);
 }

@@ -2,6 +2,7 @@
 //! migration does the same in its dialect): the rows of
 //! `device_history` and `device_history_recent` become chunks, read as before.
 
+use iotgo_server::history::{Recorder, SeriesPoint, Shape};
 use iotgo_server::store::{Millis, Store};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
@@ -40,20 +41,24 @@ async fn rows_from_before_chunks_read_the_same_after_the_migration() {
     pool.close().await;
 
     let store = Store::connect(&url).await.unwrap();
-    assert_eq!(store.history_count("0300000001").await.unwrap(), 5);
-    assert_eq!(store.history_count("0300000009").await.unwrap(), 0);
-    let raw = store
-        .history_raw(
-            "0300000001",
-            "temperature",
-            (Millis(0), Millis(2 * day)),
-            10,
-        )
+    let history = Recorder::load(store.clone(), true).await.unwrap().reader();
+    assert_eq!(history.count("0300000001").await.unwrap(), 5);
+    assert_eq!(history.count("0300000009").await.unwrap(), 0);
+    let fields = ["temperature".to_owned()];
+    let range = (Millis(0), Millis(2 * day));
+    let raw = history
+        .series("0300000001", &fields, range, Shape::Raw { cap: 10 })
         .await
         .unwrap();
     let got: Vec<(i64, Option<i64>, f64)> = raw
+        .points
         .iter()
-        .map(|p| (p.at.0, p.ts.map(|t| t.0), p.value))
+        .map(|p| match p {
+            SeriesPoint::Raw { at, ts, values } => {
+                (at.0, ts.map(|t| t.0), values[0].expect("one field"))
+            }
+            SeriesPoint::Bucket { .. } => panic!("raw points asked"),
+        })
         .collect();
     assert_eq!(
         got,
@@ -64,18 +69,20 @@ async fn rows_from_before_chunks_read_the_same_after_the_migration() {
             (86_401_000, None, 3.5)
         ]
     );
-    let buckets = store
-        .history_buckets(
-            "0300000001",
-            "temperature",
-            (Millis(0), Millis(2 * day)),
-            day,
-        )
+    let buckets = history
+        .series("0300000001", &fields, range, Shape::Buckets { width: day })
         .await
         .unwrap();
     let got: Vec<(i64, f64, f64, i64)> = buckets
+        .points
         .iter()
-        .map(|b| (b.index, b.min, b.max, b.count))
+        .map(|p| match p {
+            SeriesPoint::Bucket { values, .. } => {
+                let b = values[0].expect("one field");
+                (b.index, b.min, b.max, b.count)
+            }
+            SeriesPoint::Raw { .. } => panic!("buckets asked"),
+        })
         .collect();
     assert_eq!(got, [(0, 1.5, 9.5, 3), (1, 3.5, 3.5, 1)]);
     store.close().await;

@@ -20,10 +20,17 @@ async fn the_sweep_deletes_old_rows_in_chunks() {
     store_rows(&app, &th, &rows).await;
     let now = Millis(T0 + (13_000 + 2 * DAY_SECS) * 1000);
 
-    let deleted = retention::sweep(&app.state.store, 1, now).await.unwrap();
+    let deleted = retention::sweep(&app.state.store, app.state.devices.writer(), 1, now)
+        .await
+        .unwrap();
     assert_eq!(deleted, 12_000);
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 3);
-    assert_eq!(retention::sweep(&app.state.store, 1, now).await.unwrap(), 0);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 3);
+    assert_eq!(
+        retention::sweep(&app.state.store, app.state.devices.writer(), 1, now)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -39,11 +46,11 @@ async fn the_server_sweeps_at_start_up() {
         &[("humidity", old, 1.0), ("humidity", recent, 2.0)],
     )
     .await;
-    assert_eq!(app.state.store.history_count(&th).await.unwrap(), 2);
+    assert_eq!(app.state.history.count(&th).await.unwrap(), 2);
 
     let app = app.restart().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while app.state.store.history_count(&th).await.unwrap() != 1 {
+    while app.state.history.count(&th).await.unwrap() != 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "old row never swept"

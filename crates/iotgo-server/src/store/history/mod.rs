@@ -1,5 +1,5 @@
-//! The history of device data: recorded with the state writes, read by range or bucket,
-//! trimmed by the retention sweep.
+//! The SQL of the history of device data: the log row of a batch, chunks written,
+//! selected and purged, and the log read back at start-up.
 //!
 //! A point is one kept param of one accepted update: (deviceid, field, at, ts, value).
 //! Points live in three places:
@@ -7,34 +7,32 @@
 //! - The **log** (`device_history_log`): each device-writer batch adds one row holding all
 //!   its points, in the batch's transaction, so an acked update's history is committed
 //!   with it at the cost of one row however many devices the batch holds.
-//! - The **recent points** in memory ([`recent`]): the points of the log, by series, taken
-//!   in after each commit and read by queries. At start-up they are read back from the log.
+//! - The **recent points** in memory (`crate::history`, not here): the points of the log,
+//!   by series, taken in after each commit and read by queries. At start-up they are read
+//!   back from the log ([`Store::history_log`]).
 //! - The **chunks** (`device_history_chunks`, [`chunk`]): once enough points have
-//!   gathered, the writer folds them, one chunk per series, and empties the log in the
-//!   same transaction. A chart reads the chunks of its series in range (an index on
-//!   `(deviceid, field, last_at)`) and the recent points of that series.
+//!   gathered, the device writer folds them, one chunk per series, and empties the log in
+//!   the same transaction ([`Store::fold_history`]). A chart reads the chunks of its
+//!   series in range (an index on `(deviceid, field, last_at)`, [`read`]) and the recent
+//!   points of that series.
 //!
 //! Every row written per point used to cost the realtime path a leaf page of an index
 //! per device series per batch; now a batch writes one row and a fold one row per series.
-//! One server writes a database's history: the log and the recent points are its own.
+//! This module holds no state: what lives in memory is `crate::history`'s.
 
 mod chunk;
 mod read;
-mod recent;
+
+pub(crate) use read::ChunkSpan;
 
 use super::{Backend, Millis, Store, StoreResult};
 use chrono::DateTime;
 use iotgo_protocol::DeviceId;
 use iotgo_protocol::types::history_values;
-use recent::Recent;
 use serde_json::{Map, Value};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// The recent points of a store (shared by its clones).
-pub(super) type RecentPoints = Arc<Recent>;
 
 /// One recorded value.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,21 +58,6 @@ pub struct RawPoint {
     pub ts: Option<Millis>,
     /// The value.
     pub value: f64,
-}
-
-/// The aggregate of one field over one time bucket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
-    /// Bucket number counted from the range's start.
-    pub index: i64,
-    /// Smallest value.
-    pub min: f64,
-    /// Mean value.
-    pub avg: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Number of values.
-    pub count: i64,
 }
 
 /// The history rows an update of `deviceid` with `params` at `at` appends: the params its
@@ -112,10 +95,6 @@ fn device_time(v: &Value) -> Option<Millis> {
         _ => None,
     }
 }
-
-/// Points in memory at which the device writer folds them into chunks: with a thousand
-/// two-field devices, a fold gives each series a chunk of 64 points.
-pub const FOLD_POINTS: usize = 131_072;
 
 /// One point as the log stores it: `[deviceid, field, at, value, ts]`.
 type LogRow<'a> = (
@@ -155,6 +134,23 @@ fn by_time(points: &[RawPoint]) -> Cow<'_, [RawPoint]> {
     Cow::Owned(sorted)
 }
 
+/// The chunks of a fold, ready to insert: one per series (more for a long one).
+pub(crate) struct Chunks(Vec<String>);
+
+impl Chunks {
+    /// Encodes every series of `series`, `(deviceid, field, points in the order they were
+    /// recorded)`.
+    pub(crate) fn encode<'a>(
+        series: impl IntoIterator<Item = (&'a str, &'a str, &'a [RawPoint])>,
+    ) -> Chunks {
+        let chunks: Vec<_> = series
+            .into_iter()
+            .flat_map(|(d, f, points)| chunk::encode(d, f, &by_time(points)))
+            .collect();
+        Chunks(chunk::to_json(&chunks))
+    }
+}
+
 impl Store {
     /// Writes `rows` straight into chunks, in one transaction; rows of devices that do not
     /// exist are left out (imports, tests and benchmarks: the Device API records through
@@ -174,87 +170,29 @@ impl Store {
                 value: r.value,
             });
         }
-        let chunks: Vec<_> = series
-            .iter()
-            .flat_map(|((d, f), points)| chunk::encode(d, f, &by_time(points)))
-            .collect();
+        let chunks = Chunks::encode(series.iter().map(|((d, f), p)| (*d, *f, p.as_slice())));
         let mut tx = self.write.begin().await?;
-        chunk::insert(&mut tx, self.backend, &chunk::to_json(&chunks)).await?;
+        chunk::insert(&mut tx, self.backend, &chunks.0).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Points of a committed batch join the recent points (the device writer, after the
-    /// commit).
-    pub(super) fn history_committed(&self, rows: &[HistoryRow]) {
-        self.recent.add(rows);
+    /// Writes `chunks` (a fold of the recent points) and empties the log, in one
+    /// transaction: the points move from the log to the chunks at once.
+    pub(crate) async fn fold_history(&self, chunks: &Chunks) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        chunk::insert(&mut tx, self.backend, &chunks.0).await?;
+        sqlx::query("DELETE FROM device_history_log")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Devices deleted (after the commit; their chunks went with them through the foreign
-    /// key, `ON DELETE CASCADE`): their recent points go, and points of batches
-    /// committed before are not taken in, until the device writer has seen the deletion
-    /// ([`Store::history_release`]).
-    pub(crate) fn history_deleted(&self, deviceids: &[String]) {
-        self.recent.delete(deviceids);
-    }
-
-    /// The device writer has dropped what it cached of `deviceid` after a creation or a
-    /// deletion: its next batches hold only points of the device as it is now.
-    pub fn history_release(&self, deviceid: &str) {
-        self.recent.release(deviceid);
-    }
-
-    /// Recent points held in memory (the device writer folds at [`FOLD_POINTS`]).
-    pub fn history_recent_len(&self) -> usize {
-        self.recent.len()
-    }
-
-    /// When at least `min_points` recent points are held, writes them all as chunks (one
-    /// per series) and empties the log, in one transaction; how many points moved. The
-    /// device writer calls it after a batch's acks; nothing else adds recent points while
-    /// it runs.
-    pub async fn fold_history(&self, min_points: usize) -> StoreResult<u64> {
-        let held = self.recent.len();
-        if held < min_points.max(1) {
-            return Ok(0);
-        }
-        let t0 = std::time::Instant::now();
-        let json = self.recent.with_all(|devices| {
-            let chunks: Vec<_> = devices
-                .iter()
-                .flat_map(|(d, fields)| {
-                    fields
-                        .iter()
-                        .flat_map(move |(f, points)| chunk::encode(d, f, &by_time(points)))
-                })
-                .collect();
-            chunk::to_json(&chunks)
-        });
-        self.recent.folding();
-        let result = async {
-            let mut tx = self.write.begin().await?;
-            chunk::insert(&mut tx, self.backend, &json).await?;
-            sqlx::query("DELETE FROM device_history_log")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<(), super::StoreError>(())
-        }
-        .await;
-        self.recent.folded(result.is_ok());
-        result?;
-        tracing::debug!(
-            points = held,
-            ms = t0.elapsed().as_millis(),
-            "history folded"
-        );
-        Ok(held as u64)
-    }
-
-    /// Reads the log back into the recent points (at start-up), leaving out points of
-    /// devices deleted since, or recorded before their device was created (a deviceid
-    /// deleted and created again).
-    pub(super) async fn load_recent_history(&self) -> StoreResult<()> {
+    /// The points of the log, oldest batch first (read back into memory at start-up),
+    /// leaving out points of devices deleted since, or recorded before their device was
+    /// created (a deviceid deleted and created again).
+    pub(crate) async fn history_log(&self) -> StoreResult<Vec<HistoryRow>> {
         let logs: Vec<String> =
             sqlx::query_scalar("SELECT data FROM device_history_log ORDER BY id")
                 .fetch_all(&self.write)
@@ -275,7 +213,7 @@ impl Store {
             }
         }
         if rows.is_empty() {
-            return Ok(());
+            return Ok(rows);
         }
         let mut ids: Vec<&str> = rows.iter().map(|r| r.deviceid.as_str()).collect();
         ids.sort_unstable();
@@ -297,15 +235,14 @@ impl Store {
             .into_iter()
             .collect();
         rows.retain(|r| created.get(&r.deviceid).is_some_and(|c| r.at.0 >= *c));
-        self.recent.add(&rows);
-        Ok(())
+        Ok(rows)
     }
 
-    /// Deletes history recorded before `cutoff`, a bounded step at a time: chunks wholly
-    /// before it first, then chunks holding points on both sides of it are rewritten
-    /// without the old ones, then the recent points. Answers the points deleted and
-    /// whether all is done; the retention sweep calls it until it is, so no single
-    /// transaction holds the write lock for long.
+    /// Deletes the chunked history recorded before `cutoff`, a bounded step at a time:
+    /// chunks wholly before it first, then chunks holding points on both sides of it are
+    /// rewritten without the old ones. Answers the points deleted and whether all is done;
+    /// the retention sweep calls it until it is, so no single transaction holds the write
+    /// lock for long (the recent points are the device writer's to purge).
     pub async fn purge_history(&self, cutoff: Millis, limit: i64) -> StoreResult<(u64, bool)> {
         let limit = limit.max(1);
         let old: Vec<(i64, i64)> = sqlx::query_as(
@@ -334,7 +271,7 @@ impl Store {
         .fetch_all(&self.write)
         .await?;
         if across.is_empty() {
-            return Ok((self.recent.purge(cutoff) as u64, true));
+            return Ok((0, true));
         }
         let mut gone = 0;
         let mut tx = self.write.begin().await?;

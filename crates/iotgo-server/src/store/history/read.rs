@@ -1,181 +1,143 @@
-//! Reading the history: the chunks of a series in range and its recent points, as one
-//! series in the order the points were recorded (chunks first at equal times).
+//! The selects of history reads: which chunks of a device's fields overlap a range, their
+//! points, and how many points a device has in chunks. Each asks for every field at once
+//! (the fields as a JSON array); `crate::history::Reader` adds the recent points.
 
-use super::{Bucket, RawPoint, chunk};
-use crate::store::{Millis, Store, StoreResult};
-use std::collections::BTreeMap;
-use std::time::Duration;
+use super::{RawPoint, chunk};
+use crate::store::{Backend, Millis, Store, StoreResult};
+use std::collections::HashMap;
 
-/// Chunks whose points a raw read decodes between two looks at whether it has enough.
-const RAW_PAGE: usize = 16;
+/// The chunks of a device's fields (`$2`, a JSON array) that may hold points in
+/// `[$3, $4)`: `FROM …` and `WHERE …` for each backend.
+macro_rules! in_range {
+    (sqlite) => {
+        " FROM device_history_chunks \
+         WHERE deviceid = $1 AND field IN (SELECT value FROM json_each($2)) \
+         AND last_at >= $3 AND first_at < $4"
+    };
+    (postgres) => {
+        " FROM device_history_chunks \
+         WHERE deviceid = $1 AND field IN (SELECT json_array_elements_text($2::json)) \
+         AND last_at >= $3 AND first_at < $4"
+    };
+}
 
-/// Chunks of one series that may hold points in `[$3, $4)`.
-const IN_RANGE: &str = "FROM device_history_chunks \
-     WHERE deviceid = $1 AND field = $2 AND last_at >= $3 AND first_at < $4";
+/// The chunks in range without their points, in the order a raw read decodes them.
+const SPANS: [&str; 2] = [
+    concat!(
+        "SELECT id, field, first_at",
+        in_range!(sqlite),
+        " ORDER BY first_at, id"
+    ),
+    concat!(
+        "SELECT id, field, first_at",
+        in_range!(postgres),
+        " ORDER BY first_at, id"
+    ),
+];
+
+/// The chunks in range with their points.
+const DATA: [&str; 2] = [
+    concat!("SELECT field, data", in_range!(sqlite)),
+    concat!("SELECT field, data", in_range!(postgres)),
+];
+
+/// A chunk as a raw read lists it before choosing which to decode.
+#[derive(Debug)]
+pub(crate) struct ChunkSpan {
+    /// The chunk's row.
+    pub(crate) id: i64,
+    /// Its series' field.
+    pub(crate) field: String,
+    /// The time of its first point.
+    pub(crate) first_at: Millis,
+}
 
 impl Store {
-    /// The fold sequence number once no fold is committing. A read that finds it
-    /// unchanged afterwards saw each point once: either still recent or already in a chunk.
-    async fn fold_seq(&self) -> u64 {
-        loop {
-            let seq = self.recent.seq();
-            if seq.is_multiple_of(2) {
-                return seq;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+    /// Which of a pair of `[SQLite, PostgreSQL]` statements this store runs.
+    fn dialect(&self, pair: [&'static str; 2]) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => pair[0],
+            Backend::Postgres => pair[1],
         }
     }
 
-    /// The first `limit` points of one field in `[from, to)`, oldest first (in the order
-    /// they were recorded when their times are equal).
-    pub async fn history_raw(
+    /// The chunks of `fields` of `deviceid` that may hold points in `[from, to)`, by their
+    /// first point's time (then in the order they were written), without their points.
+    pub(crate) async fn history_spans(
         &self,
         deviceid: &str,
-        field: &str,
-        range: (Millis, Millis),
-        limit: i64,
-    ) -> StoreResult<Vec<RawPoint>> {
-        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        loop {
-            let seq = self.fold_seq().await;
-            let recent = self.recent.points(deviceid, field, range);
-            let mut points = self.raw_from_chunks(deviceid, field, range, limit).await?;
-            if self.recent.seq() != seq {
-                continue;
-            }
-            // Recent points come after every chunk point of the same time.
-            let order = usize::MAX - recent.len();
-            points.extend(recent.into_iter().enumerate().map(|(i, p)| (order + i, p)));
-            points.sort_by_key(|(order, p)| (p.at, *order));
-            points.truncate(limit);
-            return Ok(points.into_iter().map(|(_, p)| p).collect());
-        }
-    }
-
-    /// The chunk points of a raw read, each with its place in recording order: chunk by
-    /// chunk from the oldest, until the points found are enough and the next chunk starts
-    /// after the last of the first `limit`.
-    async fn raw_from_chunks(
-        &self,
-        deviceid: &str,
-        field: &str,
+        fields: &[String],
         (from, to): (Millis, Millis),
-        limit: usize,
-    ) -> StoreResult<Vec<(usize, RawPoint)>> {
-        let chunks: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, first_at {IN_RANGE} ORDER BY first_at, id"
-        )))
-        .bind(deviceid)
-        .bind(field)
-        .bind(from.0)
-        .bind(to.0)
-        .fetch_all(&self.read)
-        .await?;
-        let mut points: Vec<(usize, RawPoint)> = Vec::new();
-        for (page_no, page) in chunks.chunks(RAW_PAGE).enumerate() {
-            if points.len() >= limit {
-                points.sort_by_key(|(order, p)| (p.at, *order));
-                if page[0].1 >= points[limit - 1].1.at.0 {
-                    break;
-                }
-            }
-            let by_ids = format!(
-                "SELECT id, data FROM device_history_chunks WHERE id IN ({})",
-                chunk::id_list(page.iter().map(|(id, _)| *id))
-            );
-            let data: BTreeMap<i64, String> = sqlx::query_as(sqlx::AssertSqlSafe(by_ids))
-                .fetch_all(&self.read)
-                .await?
-                .into_iter()
-                .collect();
-            for (i, (id, _)) in page.iter().enumerate() {
-                let Some(text) = data.get(id) else { continue };
-                let base = (page_no * RAW_PAGE + i) * chunk::MAX_POINTS;
-                points.extend(
-                    chunk::decode(text)
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, p)| p.at >= from && p.at < to)
-                        .map(|(j, p)| (base + j, p)),
-                );
-            }
-        }
-        Ok(points)
-    }
-
-    /// Min/avg/max/count of one field per `bucket_ms` from `from` (bucket 0) to `to`,
-    /// buckets without values left out.
-    pub async fn history_buckets(
-        &self,
-        deviceid: &str,
-        field: &str,
-        (from, to): (Millis, Millis),
-        bucket_ms: i64,
-    ) -> StoreResult<Vec<Bucket>> {
-        let bucket_ms = bucket_ms.max(1);
-        loop {
-            let seq = self.fold_seq().await;
-            let mut buckets: BTreeMap<i64, (f64, f64, f64, i64)> = BTreeMap::new();
-            let mut add = |p: RawPoint| {
-                if p.at >= from && p.at < to {
-                    let b = buckets.entry((p.at.0 - from.0) / bucket_ms).or_insert((
-                        f64::INFINITY,
-                        0.0,
-                        f64::NEG_INFINITY,
-                        0,
-                    ));
-                    b.0 = b.0.min(p.value);
-                    b.1 += p.value;
-                    b.2 = b.2.max(p.value);
-                    b.3 += 1;
-                }
-            };
-            self.recent
-                .points(deviceid, field, (from, to))
-                .into_iter()
-                .for_each(&mut add);
-            let chunks: Vec<String> =
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT data {IN_RANGE}")))
-                    .bind(deviceid)
-                    .bind(field)
-                    .bind(from.0)
-                    .bind(to.0)
-                    .fetch_all(&self.read)
-                    .await?;
-            if self.recent.seq() != seq {
-                continue;
-            }
-            for text in &chunks {
-                chunk::decode(text).into_iter().for_each(&mut add);
-            }
-            return Ok(buckets
-                .into_iter()
-                .map(|(index, (min, sum, max, count))| Bucket {
-                    index,
-                    min,
-                    avg: sum / count as f64,
-                    max,
-                    count,
-                })
-                .collect());
-        }
-    }
-
-    /// How many history points a device has (diagnostics and tests).
-    pub async fn history_count(&self, deviceid: &str) -> StoreResult<i64> {
-        loop {
-            let seq = self.fold_seq().await;
-            let recent = self.recent.count(deviceid) as i64;
-            let chunked: i64 = sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM device_history_chunks \
-                 WHERE deviceid = $1",
-            )
+    ) -> StoreResult<Vec<ChunkSpan>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(self.dialect(SPANS))
             .bind(deviceid)
-            .fetch_one(&self.read)
+            .bind(fields_json(fields))
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_all(&self.read)
             .await?;
-            if self.recent.seq() == seq {
-                return Ok(chunked + recent);
-            }
-        }
+        Ok(rows
+            .into_iter()
+            .map(|(id, field, first_at)| ChunkSpan {
+                id,
+                field,
+                first_at: Millis(first_at),
+            })
+            .collect())
     }
+
+    /// The points of the chunks `ids`, by id (a chunk gone meanwhile is left out).
+    pub(crate) async fn history_chunks(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> StoreResult<HashMap<i64, Vec<RawPoint>>> {
+        let by_ids = format!(
+            "SELECT id, data FROM device_history_chunks WHERE id IN ({})",
+            chunk::id_list(ids)
+        );
+        let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(by_ids))
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, text)| (id, chunk::decode(&text)))
+            .collect())
+    }
+
+    /// Every chunk of `fields` of `deviceid` that may hold points in `[from, to)`: its
+    /// field and points (all of them, also those out of range).
+    pub(crate) async fn history_chunks_in_range(
+        &self,
+        deviceid: &str,
+        fields: &[String],
+        (from, to): (Millis, Millis),
+    ) -> StoreResult<Vec<(String, Vec<RawPoint>)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(self.dialect(DATA))
+            .bind(deviceid)
+            .bind(fields_json(fields))
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(field, text)| (field, chunk::decode(&text)))
+            .collect())
+    }
+
+    /// How many points of `deviceid` are in chunks.
+    pub(crate) async fn history_chunked_count(&self, deviceid: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM device_history_chunks \
+             WHERE deviceid = $1",
+        )
+        .bind(deviceid)
+        .fetch_one(&self.read)
+        .await?)
+    }
+}
+
+/// Field names as the JSON array the selects read.
+fn fields_json(fields: &[String]) -> String {
+    serde_json::to_string(fields).expect("field names always serialise")
 }
