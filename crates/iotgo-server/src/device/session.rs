@@ -459,3 +459,6 @@ fn for_sender(indie_sender: bool, answer: Value) -> Value {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests;
