@@ -219,16 +219,22 @@ impl DeviceApi {
     /// update once committed, a forwarded command once the device answered. A device's
     /// successful request keeps it online while it polls.
     pub async fn request(self: &Arc<Self>, raw: &Map<String, Value>) -> Value {
-        let req = match self.parse(raw) {
+        let mut req = match self.parse(raw) {
             Ok(req) => req,
             Err(answer) => return answer.to_value(),
         };
         tracing::Span::current().record("deviceid", req.deviceid.as_str());
         let from_device = req.sender == Sender::Device;
-        let reply = match self.handle(req, raw, None).await {
-            Outcome::Done(reply) => reply,
-            Outcome::Committing(update) => update.finish(self).await,
-            Outcome::Forwarded(forwarded) => forwarded.finish().await,
+        let reply = match &mut req.action {
+            Action::Update(params) => {
+                let params = std::mem::take(params);
+                match self.update(req, params, raw, None).await {
+                    Outcome::Done(reply) => reply,
+                    Outcome::Committing(update) => update.finish(self).await,
+                    Outcome::Forwarded(forwarded) => forwarded.finish().await,
+                }
+            }
+            _ => self.respond(req).await,
         };
         if let (true, Some(owner)) = (from_device, &reply.owner) {
             self.device_polled(reply.deviceid.as_str(), owner).await;
@@ -245,14 +251,8 @@ impl DeviceApi {
         })
     }
 
-    /// Handles a parsed request; `raw` is the request object as received (forwarded to
-    /// indie devices), `except` the sending connection (never echoed its own update).
-    async fn handle(
-        self: &Arc<Self>,
-        mut req: Request,
-        raw: &Map<String, Value>,
-        except: Option<u64>,
-    ) -> Outcome {
+    /// Answers a request other than `update` (see [`DeviceApi::update`]) at once.
+    async fn respond(&self, mut req: Request) -> Reply {
         let action = match &req.action {
             Action::Register => DeviceAction::Register,
             Action::Update(_) => DeviceAction::Update,
@@ -260,16 +260,7 @@ impl DeviceApi {
             Action::Date => DeviceAction::Date,
         };
         let (answer, owner) = match &mut req.action {
-            Action::Update(params) => {
-                let params = std::mem::take(params);
-                // Committing and forwarded updates are counted once they are answered.
-                let outcome = self.update(req, params, raw, except).await;
-                if let Outcome::Done(reply) = &outcome {
-                    self.metrics
-                        .device_request(action, answer_code(&reply.answer));
-                }
-                return outcome;
-            }
+            Action::Update(_) => unreachable!("updates are not answered at once"),
             Action::Date => (
                 Answer {
                     date: Some(Millis::now().iso()),
@@ -296,11 +287,11 @@ impl DeviceApi {
                 at: Millis::now(),
             });
         }
-        Outcome::Done(Reply {
+        Reply {
             answer: answer.to_value(),
             deviceid: req.deviceid,
             owner,
-        })
+        }
     }
 
     /// The owner when the request's apikey owns the device, else the 403 (or 500) answer.

@@ -23,7 +23,7 @@
 //! answer once committed): the HTTP transport's [`DeviceApi::request`] completes it at once.
 
 use super::presence::Connecting;
-use super::{DeviceApi, Outcome, Reply};
+use super::{DeviceApi, Outcome, Reply, answer_code};
 use crate::auth::{self, TokenRefused};
 use crate::hub::{Outbox, Peer};
 use crate::metrics::DeviceAction;
@@ -100,7 +100,10 @@ struct Push<'a> {
 }
 
 impl DeviceApi {
-    /// An update: refused, forwarded (an app's command to an indie device) or queued.
+    /// An update (its `params` taken out of `req`): refused, forwarded (an app's command
+    /// to an indie device) or queued in the group commit. `raw` is the request as
+    /// received (forwarded to indie devices), `except` the sending connection (never
+    /// echoed its own update).
     pub(super) async fn update(
         self: &Arc<Self>,
         req: Request,
@@ -108,13 +111,19 @@ impl DeviceApi {
         raw: &Map<String, Value>,
         except: Option<u64>,
     ) -> Outcome {
-        match self.authorise(&req).await {
+        let outcome = match self.authorise(&req).await {
             Err(answer) => Outcome::Done(Reply::plain(req.deviceid, answer)),
             Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
                 self.forward(req, raw, params, owner, except)
             }
             Ok(owner) => Outcome::Committing(self.submit_update(req, params, owner, except).await),
+        };
+        // Committing and forwarded updates are counted once they are answered.
+        if let Outcome::Done(reply) = &outcome {
+            self.metrics
+                .device_request(DeviceAction::Update, answer_code(&reply.answer));
         }
+        outcome
     }
 
     /// Queues an update in the group commit; its push goes out once it committed.
@@ -211,8 +220,8 @@ impl Session {
         &self.peer
     }
 
-    /// Whether the transport may read the next frame: false while [`PIPELINE`] updates
-    /// wait for their commit.
+    /// Whether the transport may read the next frame: false while the most updates one
+    /// connection may pipeline (32) wait for their commit.
     pub fn takes_frames(&self) -> bool {
         self.pending.len() < PIPELINE
     }
@@ -286,7 +295,7 @@ impl Session {
     }
 
     async fn request(&mut self, raw: Map<String, Value>) {
-        let req = match self.api.parse(&raw) {
+        let mut req = match self.api.parse(&raw) {
             Ok(req) => req,
             Err(answer) => {
                 self.drain().await;
@@ -296,10 +305,18 @@ impl Session {
         };
         let from_device = req.sender == Sender::Device;
         let indie_sender = from_device && req.deviceid.is_indie();
-        if !matches!(req.action, Action::Update(_)) {
+        let Action::Update(params) = &mut req.action else {
             self.drain().await;
-        }
-        match self.api.handle(req, &raw, Some(self.peer.id())).await {
+            let reply = self.api.respond(req).await;
+            self.answered(reply, from_device, indie_sender);
+            return self.settle().await;
+        };
+        let params = std::mem::take(params);
+        match self
+            .api
+            .update(req, params, &raw, Some(self.peer.id()))
+            .await
+        {
             Outcome::Committing(update) => self.pending.push_back(Pending {
                 update,
                 from_device,
