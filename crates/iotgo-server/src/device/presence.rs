@@ -60,18 +60,18 @@ impl DeviceApi {
         deviceid: DeviceId,
         owner: Arc<str>,
         peer: &Peer,
-    ) -> Option<Connecting> {
+    ) -> Option<Box<Connecting>> {
         let bind = self.hub.bind_device(deviceid.as_str(), peer);
         if bind == Bind::Already {
             return None;
         }
         let was_polling = self.forget_poller(deviceid.as_str());
-        Some(Connecting {
+        Some(Box::new(Connecting {
             announce: bind == Bind::New && !was_polling,
             deviceid,
             owner,
             wait: None,
-        })
+        }))
     }
 
     /// A device's socket closed: offline, unless a newer socket took the device over.

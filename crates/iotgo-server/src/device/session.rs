@@ -188,7 +188,9 @@ pub struct Session {
     /// Updates waiting for their commit, oldest first.
     pending: VecDeque<Pending>,
     /// A device just bound, on its way online: finished before anything else happens.
-    connecting: Option<Connecting>,
+    /// (Boxed: it lives for one commit per binding, and would otherwise widen every idle
+    /// connection's task.)
+    connecting: Option<Box<Connecting>>,
     /// This connection watches devices: it is counted as a connected app.
     app: bool,
     /// Commands forwarded to indie devices, waiting for their answers.
