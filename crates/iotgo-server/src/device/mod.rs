@@ -253,30 +253,26 @@ impl DeviceApi {
 
     /// Answers a request other than `update` (see [`DeviceApi::update`]) at once.
     async fn respond(&self, mut req: Request) -> Reply {
-        let action = match &req.action {
-            Action::Register => DeviceAction::Register,
-            Action::Update(_) => DeviceAction::Update,
-            Action::Query(_) => DeviceAction::Query,
-            Action::Date => DeviceAction::Date,
-        };
-        let (answer, owner) = match &mut req.action {
-            Action::Update(_) => unreachable!("updates are not answered at once"),
-            Action::Date => (
-                Answer {
-                    date: Some(Millis::now().iso()),
+        let (action, (answer, owner)) = match &mut req.action {
+            Action::Update(_) => unreachable!("an update is answered once it committed"),
+            Action::Date => {
+                let date = Some(Millis::now().iso());
+                let answer = Answer {
+                    date,
                     ..req.echo.ok()
-                },
-                None,
-            ),
+                };
+                (DeviceAction::Date, (answer, None))
+            }
             // The rare requests that read the database are boxed, so a connection's task
             // stays small while idle (see `api::ws`).
-            Action::Register => Box::pin(self.register(&req)).await,
+            Action::Register => (DeviceAction::Register, Box::pin(self.register(&req)).await),
             Action::Query(names) => {
                 let names = std::mem::take(names);
-                match self.authorise(&req).await {
+                let done = match self.authorise(&req).await {
                     Err(answer) => (answer, None),
                     Ok(owner) => Box::pin(self.query(&req, &names, owner)).await,
-                }
+                };
+                (DeviceAction::Query, done)
             }
         };
         self.metrics.device_request(action, answer.error);
