@@ -230,7 +230,8 @@ impl Session {
 
     /// One text frame from the client: a request, a device's answer to a forwarded
     /// command, or `subscribe`. Non-JSON frames and JSON that is not an object are
-    /// ignored, as in the original.
+    /// ignored, as in the original. Awaited to its end, never raced: an update returns
+    /// once queued, any other request once answered.
     pub async fn receive(&mut self, text: &str) {
         let Ok(Value::Object(raw)) = serde_json::from_str::<Value>(text) else {
             return;

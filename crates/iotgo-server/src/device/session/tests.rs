@@ -123,3 +123,37 @@ async fn a_dropped_session_leaves_the_hub_and_its_device_goes_offline() {
     assert!(app_box.try_recv().is_none());
     api.shutdown().await;
 }
+
+#[tokio::test]
+async fn answer_next_cancelled_at_every_await_still_answers_each_update_once_in_order() {
+    let (_dir, api, id) = api_with_device().await;
+    let (mut app, app_box) = Session::open(api.clone(), 16);
+    app.receive(&query(&id, "q", "app")).await;
+    assert_eq!(next(&app_box).await["error"], 0);
+    let (mut device, outbox) = Session::open(api.clone(), 16);
+    for n in 1..=3 {
+        device.receive(&update(&id, n, "device")).await;
+    }
+
+    // Polled once and dropped, again and again, as when the transport's select picks
+    // another branch: through the commits and the device's way online.
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        while !device.pending.is_empty() || device.connecting.is_some() {
+            let _ = futures_util::FutureExt::now_or_never(device.answer_next());
+            tokio::task::yield_now().await;
+        }
+    });
+    answered.await.expect("every update answered");
+
+    for n in 1..=3 {
+        assert_eq!(next(&outbox).await["sequence"], n.to_string());
+    }
+    assert!(outbox.try_recv().is_none());
+    // The watcher sees the first update, the device coming online once, then the rest.
+    assert_eq!(next(&app_box).await["params"], json!({"n": 1}));
+    assert_eq!(next(&app_box).await["params"], json!({"online": true}));
+    assert_eq!(next(&app_box).await["params"], json!({"n": 2}));
+    assert_eq!(next(&app_box).await["params"], json!({"n": 3}));
+    assert!(app_box.try_recv().is_none());
+    api.shutdown().await;
+}
