@@ -71,13 +71,21 @@ impl App {
             )?),
         };
         let metrics = Metrics::start(access)?;
-        let devices = DeviceApi::start(store.clone(), recorder, &config, metrics.clone()).await?;
+        let jwt = Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl));
+        let devices = DeviceApi::start(
+            store.clone(),
+            recorder,
+            jwt.clone(),
+            &config,
+            metrics.clone(),
+        )
+        .await?;
         let state = AppState {
             history,
             devices,
             metrics,
             store,
-            jwt: Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl)),
+            jwt,
             admins: Arc::new(admins),
             http: reqwest::Client::builder().build()?,
             config: Arc::new(config),
@@ -163,7 +171,7 @@ impl App {
             // transactions drop what did not commit, and nothing uncommitted was acked.
             Err(_) => tracing::warn!(
                 connections = drain.open_connections(),
-                websockets = devices.hub.open_sockets(),
+                websockets = devices.open_sockets(),
                 queued_writes = devices.queued_writes(),
                 "shutdown timeout ({}) reached: cutting the connections still open and \
                  the device writes not yet committed (none of them was acked)",

@@ -5,7 +5,6 @@
 //! HTTP/1.1 keep-alive and HTTP/1.0 are hyper's business. Any other method answers 405.
 
 use crate::app::AppState;
-use crate::device::{DeviceApi, Outcome};
 use crate::metrics::DeviceAction;
 use axum::Router;
 use axum::body::Bytes;
@@ -14,8 +13,8 @@ use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use iotgo_protocol::Sender;
-use serde_json::{Map, Value};
+use iotgo_protocol::{Echo, ErrorCode};
+use serde_json::Value;
 
 /// The route of this transport.
 pub(super) fn routes() -> Router<AppState> {
@@ -39,12 +38,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let bad = || {
-        let code = iotgo_protocol::ErrorCode::BadRequest.code();
+        let code = ErrorCode::BadRequest.code();
         state.metrics.device_request(DeviceAction::Invalid, code);
-        answer(
-            StatusCode::BAD_REQUEST,
-            &DeviceApi::bad_request(&Map::new()),
-        )
+        let refused = Echo::default().error(ErrorCode::BadRequest);
+        answer(StatusCode::BAD_REQUEST, &refused.to_value())
     };
     // The original refused requests whose Host is not its configured host name.
     if let Some(host) = &state.config.host {
@@ -60,20 +57,5 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(Value::Object(raw)) => raw,
         _ => return bad(),
     };
-    let api = &state.devices;
-    let req = match api.parse(&raw) {
-        Ok(req) => req,
-        Err(answer_) => return answer(StatusCode::OK, &answer_.to_value()),
-    };
-    tracing::Span::current().record("deviceid", req.deviceid.as_str());
-    let (deviceid, from_device) = (req.deviceid.clone(), req.sender == Sender::Device);
-    let reply = match api.handle(req, &raw, None).await {
-        Outcome::Done(reply) => reply,
-        Outcome::Committing(c) => c.finish(api).await,
-        Outcome::Forwarded(f) => f.finish().await,
-    };
-    if let (true, Some(owner)) = (from_device, &reply.owner) {
-        api.device_polled(deviceid.as_str(), owner).await;
-    }
-    answer(StatusCode::OK, &reply.answer)
+    answer(StatusCode::OK, &state.devices.request(&raw).await)
 }

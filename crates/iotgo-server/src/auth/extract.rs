@@ -3,12 +3,12 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{StoreError, UserRecord};
+use crate::store::{Store, StoreError, UserRecord};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::Claims;
+use super::{Claims, Jwt};
 
 /// The signed-in user of a user path.
 pub struct AuthUser(pub UserRecord);
@@ -32,12 +32,16 @@ pub enum TokenRefused {
 /// the user's row, so a password change retires every older token. The Web API's user
 /// paths ([`AuthUser`]) and the WebSocket's `subscribe` by token both ask here. The
 /// user's e-mail address goes into the current span.
-pub async fn signed_in_user(state: &AppState, token: &str) -> Result<UserRecord, TokenRefused> {
-    let claims = state.jwt.verify(token).ok_or(TokenRefused::Invalid)?;
+pub async fn signed_in_user(
+    jwt: &Jwt,
+    store: &Store,
+    token: &str,
+) -> Result<UserRecord, TokenRefused> {
+    let claims = jwt.verify(token).ok_or(TokenRefused::Invalid)?;
     if claims.is_admin {
         return Err(TokenRefused::Admin);
     }
-    match state.store.users().find_by_apikey(&claims.sub).await {
+    match store.users().find_by_apikey(&claims.sub).await {
         Ok(Some(user)) if user.token_version == claims.ver => {
             tracing::Span::current().record("user", user.user.email.as_str());
             Ok(user)
@@ -67,7 +71,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match signed_in_user(state, bearer(parts)?).await {
+        match signed_in_user(&state.jwt, &state.store, bearer(parts)?).await {
             Ok(user) => Ok(AuthUser(user)),
             Err(TokenRefused::Invalid) => Err(ApiError::Unauthorized("Invalid or expired token")),
             Err(TokenRefused::Admin) => {

@@ -1,72 +1,89 @@
-//! The Device API's domain: what `register`, `update`, `query` and `date` do, for both
-//! transports (`api::device_http` and `api::ws`).
+//! The Device API's domain: what `register`, `update`, `query` and `date` do, for every
+//! transport.
 //!
 //! A request's path: authorise from the [`Owners`] cache (403), then act: updates are
 //! committed through the group-commit [`Writer`] and fanned out by the [`Hub`]; an app's
 //! update for an indie device is forwarded to the device's socket and completes when the
 //! device answers (503 offline, 504 no answer in time), as in the original.
+//!
+//! A connection's transport (`api::ws`) hands its frames to the connection's [`Session`],
+//! which owns what the connection is bound to and watches and its pipeline of updates,
+//! and applies the binding, subscription and presence rules itself. A connectionless
+//! request (`api::device_http`) is one call, [`DeviceApi::request`].
 
+mod forward;
 mod owners;
 mod presence;
 mod registry;
+mod session;
 mod writer;
 
 pub use owners::Owners;
+pub use session::Session;
 pub use writer::Writer;
 
+use crate::auth::Jwt;
 use crate::config::Config;
 use crate::history::Recorder;
 use crate::hub::Hub;
 use crate::metrics::{DeviceAction, Metrics};
 use crate::store::{Millis, StateWrite, Store};
-use axum::extract::ws::Utf8Bytes;
-use iotgo_protocol::message::{indie_command, sender};
-use iotgo_protocol::{Action, Answer, DeviceId, Echo, ErrorCode, Limits, Request, Sender};
+use forward::Forwarded;
+use iotgo_protocol::{Action, Answer, DeviceId, ErrorCode, Limits, Request, Sender};
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
+use session::Committing;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// The Device API service, shared by the transports through `AppState`.
 pub struct DeviceApi {
     store: Store,
+    /// Checks the tokens of `subscribe`.
+    jwt: Arc<Jwt>,
     /// Connections, subscriptions and pending commands.
-    pub hub: Hub,
+    hub: Hub,
     /// deviceid → owner cache.
-    pub owners: Owners,
+    owners: Owners,
     writer: Writer,
     /// Devices online through HTTP polling only: deviceid → last request.
     http_seen: Mutex<HashMap<String, Instant>>,
     /// Bounds on params.
-    pub limits: Limits,
+    limits: Limits,
     pending_timeout: Duration,
     http_window: Duration,
     /// The presence sweeper.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The server's metrics.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     /// The writer's task, awaited at shutdown.
     writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The result of a request that completed.
-pub struct Reply {
+struct Reply {
     /// The answer to send.
-    pub answer: Value,
+    answer: Value,
+    /// The device the request was about.
+    deviceid: DeviceId,
     /// Set when the request proved ownership of the device (or, for `register`, the
-    /// license of a claimed device): the owner's apikey. The transport then binds a
-    /// device's socket, or subscribes an app's socket, to the device.
-    pub owner: Option<Arc<str>>,
+    /// license of a claimed device): the owner's apikey. A [`Session`] then binds a
+    /// device's connection, or subscribes an app's connection, to the device; a device
+    /// polling over HTTP stays online.
+    owner: Option<Arc<str>>,
 }
 
 impl Reply {
-    fn plain(answer: Answer) -> Self {
+    /// An answer that proves nothing.
+    fn plain(deviceid: DeviceId, answer: Answer) -> Self {
         Reply {
             answer: answer.to_value(),
+            deviceid,
             owner: None,
         }
     }
@@ -76,128 +93,20 @@ impl Reply {
 // Moved once per request, never stored in bulk: boxing the update would cost an
 // allocation per update on the hot path.
 #[allow(clippy::large_enum_variant)]
-pub enum Outcome {
+enum Outcome {
     /// The answer is ready.
     Done(Reply),
     /// An update is queued in the group commit; it is answered and pushed once its batch
-    /// committed ([`Committing`]). A transport may read the connection's next requests
+    /// committed ([`Committing`]). A session may take the connection's next requests
     /// meanwhile: commits complete in the order updates were queued.
     Committing(Committing),
     /// A command was forwarded to an indie device; await [`Forwarded::finish`].
     Forwarded(Box<Forwarded>),
 }
 
-/// An update queued in the group commit, waiting for its batch to commit.
-pub struct Committing {
-    wait: oneshot::Receiver<bool>,
-    deviceid: DeviceId,
-    echo: Echo,
-    owner: Arc<str>,
-    /// The push, serialised once for every watcher.
-    frame: Utf8Bytes,
-    /// An app updated a DIY device: the device's own socket gets the push too.
-    to_device: bool,
-    /// The sending socket, never echoed its own update.
-    except: Option<u64>,
-}
-
-impl Committing {
-    /// Resolves once the update's batch ended: true when it committed. Cancel-safe: the
-    /// update stays queued and this can be awaited again.
-    pub async fn committed(&mut self) -> bool {
-        (&mut self.wait).await.unwrap_or(false)
-    }
-
-    /// After [`Committing::committed`] said `ok`: pushes a committed update to the
-    /// device's watchers (and, when an app sent it, to the device's own socket: two-way
-    /// for every device) and gives the answer.
-    pub fn complete(self, api: &DeviceApi, ok: bool) -> Reply {
-        let code = if ok { 0 } else { ErrorCode::Internal.code() };
-        api.metrics.device_request(DeviceAction::Update, code);
-        if !ok {
-            return Reply::plain(self.echo.error(ErrorCode::Internal));
-        }
-        let id = self.deviceid.as_str();
-        api.hub.push(id, &self.owner, &self.frame, self.except);
-        if self.to_device {
-            api.hub.send_to_device(id, &self.frame);
-        }
-        Reply {
-            answer: self.echo.ok().to_value(),
-            owner: Some(self.owner),
-        }
-    }
-
-    /// Waits for the commit, then completes.
-    pub async fn finish(mut self, api: &DeviceApi) -> Reply {
-        let ok = self.committed().await;
-        self.complete(api, ok)
-    }
-}
-
-/// An app's update forwarded to an indie device, waiting for the device's answer.
-pub struct Forwarded {
-    api: Arc<DeviceApi>,
-    wait: oneshot::Receiver<Value>,
-    key: String,
-    req: Request,
-    params: Map<String, Value>,
-    owner: Arc<str>,
-    except: Option<u64>,
-}
-
-impl Forwarded {
-    /// Waits for the device: its success stores and pushes the update; its error is passed
-    /// on as is; no answer within the pending-request timeout is 504; a shutdown while it
-    /// waits is 503 (the device's socket closes with the server).
-    pub async fn finish(self) -> Reply {
-        let api = self.api.clone();
-        let answer = match tokio::time::timeout(api.pending_timeout, self.wait).await {
-            Ok(Ok(answer)) => answer,
-            // The server shuts down: the device's socket closes with it.
-            Ok(Err(_)) if api.hub.is_shutting_down() => {
-                api.metrics
-                    .device_request(DeviceAction::Update, ErrorCode::DeviceOffline.code());
-                return Reply::plain(self.req.echo.error(ErrorCode::DeviceOffline));
-            }
-            _ => {
-                api.hub.cancel_answer(self.req.deviceid.as_str(), &self.key);
-                api.metrics
-                    .device_request(DeviceAction::Update, ErrorCode::Timeout.code());
-                return Reply::plain(self.req.echo.error(ErrorCode::Timeout));
-            }
-        };
-        if answer.get("error").and_then(Value::as_i64) != Some(0) {
-            api.metrics
-                .device_request(DeviceAction::Update, answer_code(&answer));
-            return Reply {
-                answer,
-                owner: Some(self.owner),
-            };
-        }
-        let owner = self.owner.clone();
-        let mut reply = api
-            .submit_update(self.req, self.params, owner, self.except)
-            .await
-            .finish(&api)
-            .await;
-        reply.owner = Some(self.owner);
-        reply
-    }
-}
-
-/// An update pushed to the apps watching a device (and to a DIY device's own socket).
-#[derive(serde::Serialize)]
-struct Push<'a> {
-    action: &'static str,
-    deviceid: &'a str,
-    apikey: &'a str,
-    params: &'a Map<String, Value>,
-}
-
 /// The `error` code of an answer, for counting (`u16::MAX`, counted as `other`, when it
 /// is not a small number).
-pub fn answer_code(answer: &Value) -> u16 {
+fn answer_code(answer: &Value) -> u16 {
     answer
         .get("error")
         .and_then(Value::as_u64)
@@ -205,20 +114,14 @@ pub fn answer_code(answer: &Value) -> u16 {
         .unwrap_or(u16::MAX)
 }
 
-/// The text form of a sequence, for matching a device's answer to its command.
-pub fn sequence_key(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl DeviceApi {
     /// Starts the writer (handing it `recorder`) and the presence sweeper; marks every
-    /// device offline (nothing is connected to a server that is just starting).
+    /// device offline (nothing is connected to a server that is just starting). `jwt`
+    /// checks the tokens of the WebSocket's `subscribe`.
     pub async fn start(
         store: Store,
         recorder: Recorder,
+        jwt: Arc<Jwt>,
         config: &Config,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Arc<DeviceApi>> {
@@ -232,6 +135,7 @@ impl DeviceApi {
         let api = Arc::new(DeviceApi {
             owners: Owners::new(store.clone()),
             store,
+            jwt,
             hub: Hub::new(&metrics),
             metrics,
             writer,
@@ -267,6 +171,27 @@ impl DeviceApi {
         &self.writer
     }
 
+    /// Whether the server is shutting down (a new WebSocket is refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.hub.is_shutting_down()
+    }
+
+    /// A receiver that sees `true` when the server shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.hub.shutdown_signal()
+    }
+
+    /// Counts a WebSocket connection as open while the token lives, so that a shutdown
+    /// waits for it ([`DeviceApi::sockets_closed`]).
+    pub fn track_socket(&self) -> TaskTrackerToken {
+        self.hub.track_socket()
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_sockets(&self) -> usize {
+        self.hub.open_sockets()
+    }
+
     /// Device writes queued and not yet in a batch.
     pub fn queued_writes(&self) -> usize {
         self.writer.queued()
@@ -294,81 +219,78 @@ impl DeviceApi {
         }
     }
 
+    /// One request of a connectionless transport (HTTP), answered once it completed: an
+    /// update once committed, a forwarded command once the device answered. A device's
+    /// successful request keeps it online while it polls.
+    pub async fn request(self: &Arc<Self>, raw: &Map<String, Value>) -> Value {
+        let mut req = match self.parse(raw) {
+            Ok(req) => req,
+            Err(answer) => return answer.to_value(),
+        };
+        tracing::Span::current().record("deviceid", req.deviceid.as_str());
+        let from_device = req.sender == Sender::Device;
+        let reply = match &mut req.action {
+            Action::Update(params) => {
+                let params = std::mem::take(params);
+                match self.update(req, params, raw, None).await {
+                    Outcome::Done(reply) => reply,
+                    Outcome::Committing(update) => update.finish(self).await,
+                    Outcome::Forwarded(forwarded) => forwarded.finish().await,
+                }
+            }
+            _ => self.respond(req).await,
+        };
+        if let (true, Some(owner)) = (from_device, &reply.owner) {
+            self.device_polled(reply.deviceid.as_str(), owner).await;
+        }
+        reply.answer
+    }
+
     /// Parses a request object for this server's limits; a refused one is counted (as
     /// action `invalid`) and its answer given back.
-    pub fn parse(&self, raw: &Map<String, Value>) -> Result<Request, Box<Answer>> {
+    fn parse(&self, raw: &Map<String, Value>) -> Result<Request, Box<Answer>> {
         Request::parse(raw, &self.limits).inspect_err(|answer| {
             self.metrics
                 .device_request(DeviceAction::Invalid, answer.error);
         })
     }
 
-    /// Handles a parsed request; `raw` is the request object as received (forwarded to
-    /// indie devices), `except` the sending socket (never echoed its own update).
-    pub async fn handle(
-        self: &Arc<Self>,
-        mut req: Request,
-        raw: &Map<String, Value>,
-        except: Option<u64>,
-    ) -> Outcome {
-        let action = match &req.action {
-            Action::Register => DeviceAction::Register,
-            Action::Update(_) => DeviceAction::Update,
-            Action::Query(_) => DeviceAction::Query,
-            Action::Date => DeviceAction::Date,
-        };
-        let reply = match &mut req.action {
-            Action::Update(params) => {
-                let params = std::mem::take(params);
-                // Committing and forwarded updates are counted once they are answered.
-                let outcome = self.update(req, params, raw, except).await;
-                if let Outcome::Done(reply) = &outcome {
-                    self.metrics
-                        .device_request(action, answer_code(&reply.answer));
-                }
-                return outcome;
+    /// Answers a request other than `update` (see [`DeviceApi::update`]) at once.
+    async fn respond(&self, mut req: Request) -> Reply {
+        let (action, (answer, owner)) = match &mut req.action {
+            Action::Update(_) => unreachable!("an update is answered once it committed"),
+            Action::Date => {
+                let date = Some(Millis::now().iso());
+                let answer = Answer {
+                    date,
+                    ..req.echo.ok()
+                };
+                (DeviceAction::Date, (answer, None))
             }
-            Action::Date => Reply::plain(Answer {
-                date: Some(Millis::now().iso()),
-                ..req.echo.ok()
-            }),
             // The rare requests that read the database are boxed, so a connection's task
             // stays small while idle (see `api::ws`).
-            Action::Register => Box::pin(self.register(&req)).await,
+            Action::Register => (DeviceAction::Register, Box::pin(self.register(&req)).await),
             Action::Query(names) => {
                 let names = std::mem::take(names);
-                match self.authorise(&req).await {
-                    Err(answer) => Reply::plain(answer),
+                let done = match self.authorise(&req).await {
+                    Err(answer) => (answer, None),
                     Ok(owner) => Box::pin(self.query(&req, &names, owner)).await,
-                }
+                };
+                (DeviceAction::Query, done)
             }
         };
-        self.metrics
-            .device_request(action, answer_code(&reply.answer));
+        self.metrics.device_request(action, answer.error);
         // (A device's own update writes its last-seen time with the merge.)
-        if req.sender == Sender::Device && reply.owner.is_some() {
+        if req.sender == Sender::Device && owner.is_some() {
             self.writer.record(StateWrite::Seen {
                 deviceid: req.deviceid.as_str().to_owned(),
                 at: Millis::now(),
             });
         }
-        Outcome::Done(reply)
-    }
-
-    /// An update: refused, forwarded (an app's command to an indie device) or queued.
-    async fn update(
-        self: &Arc<Self>,
-        req: Request,
-        params: Map<String, Value>,
-        raw: &Map<String, Value>,
-        except: Option<u64>,
-    ) -> Outcome {
-        match self.authorise(&req).await {
-            Err(answer) => Outcome::Done(Reply::plain(answer)),
-            Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
-                self.forward(req, raw, params, owner, except)
-            }
-            Ok(owner) => Outcome::Committing(self.submit_update(req, params, owner, except).await),
+        Reply {
+            answer: answer.to_value(),
+            deviceid: req.deviceid,
+            owner,
         }
     }
 
@@ -384,36 +306,43 @@ impl DeviceApi {
         }
     }
 
-    async fn register(&self, req: &Request) -> Reply {
+    /// `register`: an indie device's factory apikey is a license; the answer names the
+    /// owner who claimed it.
+    async fn register(&self, req: &Request) -> (Answer, Option<Arc<str>>) {
         let id = req.deviceid.as_str();
         let owner = match self.store.licenses().exists(id, req.apikey.as_str()).await {
             Ok(true) => self.owners.get(id).await,
-            Ok(false) => return Reply::plain(req.echo.error(ErrorCode::Forbidden)),
+            Ok(false) => return (req.echo.error(ErrorCode::Forbidden), None),
             Err(e) => Err(e),
         };
         match owner {
-            Ok(Some(owner)) => Reply {
-                answer: Answer {
+            Ok(Some(owner)) => (
+                Answer {
                     apikey: Some(Value::from(&*owner)),
                     ..req.echo.ok()
-                }
-                .to_value(),
-                owner: Some(owner),
-            },
-            Ok(None) => Reply::plain(req.echo.error(ErrorCode::NotFound)),
+                },
+                Some(owner),
+            ),
+            Ok(None) => (req.echo.error(ErrorCode::NotFound), None),
             Err(e) => {
                 tracing::error!(error = ?e, "register lookup failed");
-                Reply::plain(req.echo.error(ErrorCode::Internal))
+                (req.echo.error(ErrorCode::Internal), None)
             }
         }
     }
 
-    async fn query(&self, req: &Request, names: &[String], owner: Arc<str>) -> Reply {
+    /// `query`: the device's stored params (all, or the ones named).
+    async fn query(
+        &self,
+        req: &Request,
+        names: &[String],
+        owner: Arc<str>,
+    ) -> (Answer, Option<Arc<str>>) {
         let device = match self.store.devices().find(req.deviceid.as_str()).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = ?e, "query failed");
-                return Reply::plain(req.echo.error(ErrorCode::Internal));
+                return (req.echo.error(ErrorCode::Internal), None);
             }
         };
         let state = device.and_then(|d| d.params).unwrap_or_default();
@@ -425,119 +354,10 @@ impl DeviceApi {
                 .filter_map(|n| state.get(n).map(|v| (n.clone(), v.clone())))
                 .collect()
         };
-        Reply {
-            answer: Answer {
-                params: Some(params),
-                ..req.echo.ok()
-            }
-            .to_value(),
-            owner: Some(owner),
-        }
-    }
-
-    /// Queues an update in the group commit; its push goes out once it committed.
-    async fn submit_update(
-        &self,
-        req: Request,
-        params: Map<String, Value>,
-        owner: Arc<str>,
-        except: Option<u64>,
-    ) -> Committing {
-        let id = req.deviceid.as_str();
-        // Serialised straight from the params (no copy into a `Value`), then the params
-        // move into the write.
-        let push = Push {
-            action: "update",
-            deviceid: id,
-            apikey: &owner,
-            params: &params,
+        let answer = Answer {
+            params: Some(params),
+            ..req.echo.ok()
         };
-        let frame =
-            Utf8Bytes::from(serde_json::to_string(&push).expect("a JSON object always serialises"));
-        let write = StateWrite::Merge {
-            deviceid: id.to_owned(),
-            params,
-            at: Millis::now(),
-            seen: req.sender == Sender::Device,
-        };
-        let wait = self.writer.submit(write).await;
-        Committing {
-            wait,
-            to_device: req.sender == Sender::App && !req.deviceid.is_indie(),
-            deviceid: req.deviceid,
-            echo: req.echo,
-            owner,
-            frame,
-            except,
-        }
-    }
-
-    fn forward(
-        self: &Arc<Self>,
-        mut req: Request,
-        raw: &Map<String, Value>,
-        params: Map<String, Value>,
-        owner: Arc<str>,
-        except: Option<u64>,
-    ) -> Outcome {
-        let id = req.deviceid.as_str().to_owned();
-        if !self.hub.is_connected(&id) {
-            return Outcome::Done(Reply {
-                owner: Some(owner),
-                ..Reply::plain(req.echo.error(ErrorCode::DeviceOffline))
-            });
-        }
-        let sequence = req
-            .echo
-            .sequence
-            .clone()
-            .unwrap_or_else(|| Value::from(Millis::now().0.to_string()));
-        req.echo.sequence = Some(sequence.clone());
-        let key = sequence_key(&sequence);
-        let mut command = raw.clone();
-        command.insert("sequence".into(), sequence);
-        let frame = Utf8Bytes::from(Value::Object(indie_command(command)).to_string());
-        let wait = self.hub.expect_answer(&id, &key);
-        if !self.hub.send_to_device(&id, &frame) {
-            self.hub.cancel_answer(&id, &key);
-            return Outcome::Done(Reply::plain(req.echo.error(ErrorCode::DeviceOffline)));
-        }
-        Outcome::Forwarded(Box::new(Forwarded {
-            api: self.clone(),
-            wait,
-            key,
-            req,
-            params,
-            owner,
-            except,
-        }))
-    }
-
-    /// An answer from a device's socket to a forwarded command; `bound` are the devices
-    /// that socket speaks for.
-    pub fn device_answered<'a>(
-        &self,
-        bound: impl IntoIterator<Item = &'a String>,
-        answer: &Map<String, Value>,
-    ) {
-        let Some(seq) = answer.get("sequence") else {
-            return;
-        };
-        let key = sequence_key(seq);
-        for id in bound {
-            if self.hub.answer(id, &key, Value::Object(answer.clone())) {
-                return;
-            }
-        }
-    }
-
-    /// The JSON of a request's echo when the request could not even be parsed.
-    pub fn bad_request(raw: &Map<String, Value>) -> Value {
-        Echo::of(raw).error(ErrorCode::BadRequest).to_value()
-    }
-
-    /// Whether a raw request says it comes from the device itself.
-    pub fn from_device(raw: &Map<String, Value>) -> bool {
-        sender(raw) == Sender::Device
+        (answer, Some(owner))
     }
 }

@@ -9,34 +9,73 @@ use super::DeviceApi;
 use crate::hub::{Bind, Peer};
 use crate::store::{Millis, StateWrite};
 use axum::extract::ws::Utf8Bytes;
+use iotgo_protocol::DeviceId;
 use serde_json::json;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A device that just got a connection as its socket, on its way online: its `online`
+/// write commits, then its watchers are told (`sysmsg`) — unless it was online already,
+/// through another socket or HTTP polling. The session keeps it until
+/// [`Connecting::finish`] returned, so the step survives a cancelled wait.
+pub(super) struct Connecting {
+    deviceid: DeviceId,
+    owner: Arc<str>,
+    /// The device was offline: its watchers get the sysmsg.
+    announce: bool,
+    /// The `online` write, once queued.
+    wait: Option<oneshot::Receiver<bool>>,
+}
+
+impl Connecting {
+    /// Commits the `online` write, then tells the watchers. Cancel-safe: awaited again
+    /// after a cancel, it goes on where it stopped (a write not yet queued is queued
+    /// then). Not to be awaited again once it returned.
+    pub(super) async fn finish(&mut self, api: &DeviceApi) {
+        let wait = match &mut self.wait {
+            Some(wait) => wait,
+            None => {
+                let write = StateWrite::Online {
+                    deviceid: self.deviceid.as_str().to_owned(),
+                    at: Millis::now(),
+                };
+                self.wait.insert(api.writer.submit(write).await)
+            }
+        };
+        // A failed write is logged by the writer; the device holds its socket anyway.
+        let _ = wait.await;
+        if self.announce {
+            api.sysmsg(self.deviceid.as_str(), &self.owner, true);
+        }
+    }
+}
 
 impl DeviceApi {
-    /// A device's first successful request on `peer`: binds the socket (the newest socket
-    /// of a deviceid wins) and, when the device was offline, marks it online.
-    pub async fn device_connected(&self, deviceid: &str, owner: &str, peer: &Peer) {
-        let bind = self.hub.bind_device(deviceid, peer);
+    /// A device's first successful request on `peer`: binds the connection (the newest
+    /// socket of a deviceid wins). What remains, when the device was not bound to `peer`
+    /// already, is to mark it online: [`Connecting::finish`].
+    pub(super) fn device_bound(
+        &self,
+        deviceid: DeviceId,
+        owner: Arc<str>,
+        peer: &Peer,
+    ) -> Option<Box<Connecting>> {
+        let bind = self.hub.bind_device(deviceid.as_str(), peer);
         if bind == Bind::Already {
-            return;
+            return None;
         }
-        let was_polling = self.http_seen.lock().remove(deviceid).is_some();
-        if was_polling {
-            self.metrics.devices_http.decrement(1);
-        }
-        let write = StateWrite::Online {
-            deviceid: deviceid.to_owned(),
-            at: Millis::now(),
-        };
-        self.writer.commit(write).await;
-        if bind == Bind::New && !was_polling {
-            self.sysmsg(deviceid, owner, true);
-        }
+        let was_polling = self.forget_poller(deviceid.as_str());
+        Some(Box::new(Connecting {
+            announce: bind == Bind::New && !was_polling,
+            deviceid,
+            owner,
+            wait: None,
+        }))
     }
 
     /// A device's socket closed: offline, unless a newer socket took the device over.
-    pub async fn device_disconnected(&self, deviceid: &str, peer_id: u64) {
+    pub(super) async fn device_disconnected(&self, deviceid: &str, peer_id: u64) {
         if !self.hub.unbind_device(deviceid, peer_id) {
             return;
         }
@@ -44,7 +83,7 @@ impl DeviceApi {
     }
 
     /// A device's successful request over HTTP: online while it keeps polling.
-    pub async fn device_polled(&self, deviceid: &str, owner: &str) {
+    pub(super) async fn device_polled(&self, deviceid: &str, owner: &str) {
         if self.hub.is_connected(deviceid) {
             return;
         }
@@ -87,11 +126,14 @@ impl DeviceApi {
             .push(deviceid, owner, &Utf8Bytes::from(msg.to_string()), None);
     }
 
-    /// A deleted device leaves the HTTP-polling window (no offline sysmsg comes later).
-    pub(super) fn forget_poller(&self, deviceid: &str) {
-        if self.http_seen.lock().remove(deviceid).is_some() {
+    /// A device leaves the HTTP-polling window (it got a socket, or it was deleted: no
+    /// offline sysmsg comes later); true when it was in it.
+    pub(super) fn forget_poller(&self, deviceid: &str) -> bool {
+        let was_polling = self.http_seen.lock().remove(deviceid).is_some();
+        if was_polling {
             self.metrics.devices_http.decrement(1);
         }
+        was_polling
     }
 
     /// The HTTP-polling devices not seen within the window; forgotten as they are returned.

@@ -1,0 +1,146 @@
+//! Commands to indie devices: an app's update for an indie device is not stored at once
+//! but forwarded to the device's socket; the device's answer (`{"error":…,"sequence":…}`
+//! on its own connection) completes the app's request. Its success stores and pushes the
+//! update like any other; 503 when the device has no socket, 504 when it does not answer
+//! within the pending-request timeout, as in the original.
+
+use super::{DeviceApi, Outcome, Reply, answer_code};
+use crate::metrics::DeviceAction;
+use crate::store::Millis;
+use axum::extract::ws::Utf8Bytes;
+use iotgo_protocol::message::indie_command;
+use iotgo_protocol::{DeviceId, ErrorCode, Request};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// An app's update forwarded to an indie device, waiting for the device's answer.
+pub(super) struct Forwarded {
+    api: Arc<DeviceApi>,
+    wait: oneshot::Receiver<Value>,
+    key: String,
+    req: Request,
+    params: Map<String, Value>,
+    owner: Arc<str>,
+    except: Option<u64>,
+}
+
+/// The text form of a sequence, for matching a device's answer to its command.
+fn sequence_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Forwarded {
+    /// The device commanded.
+    pub(super) fn deviceid(&self) -> &DeviceId {
+        &self.req.deviceid
+    }
+
+    /// Waits for the device: its success stores and pushes the update; its error is passed
+    /// on as is; no answer within the pending-request timeout is 504; a shutdown while it
+    /// waits is 503 (the device's socket closes with the server).
+    pub(super) async fn finish(self) -> Reply {
+        let api = self.api.clone();
+        let answer = match tokio::time::timeout(api.pending_timeout, self.wait).await {
+            Ok(Ok(answer)) => answer,
+            // The server shuts down: the device's socket closes with it.
+            Ok(Err(_)) if api.hub.is_shutting_down() => {
+                api.metrics
+                    .device_request(DeviceAction::Update, ErrorCode::DeviceOffline.code());
+                let answer = self.req.echo.error(ErrorCode::DeviceOffline);
+                return Reply::plain(self.req.deviceid, answer);
+            }
+            _ => {
+                api.hub.cancel_answer(self.req.deviceid.as_str(), &self.key);
+                api.metrics
+                    .device_request(DeviceAction::Update, ErrorCode::Timeout.code());
+                let answer = self.req.echo.error(ErrorCode::Timeout);
+                return Reply::plain(self.req.deviceid, answer);
+            }
+        };
+        if answer.get("error").and_then(Value::as_i64) != Some(0) {
+            api.metrics
+                .device_request(DeviceAction::Update, answer_code(&answer));
+            return Reply {
+                answer,
+                deviceid: self.req.deviceid,
+                owner: Some(self.owner),
+            };
+        }
+        let owner = self.owner.clone();
+        let mut reply = api
+            .submit_update(self.req, self.params, owner, self.except)
+            .await
+            .finish(&api)
+            .await;
+        reply.owner = Some(self.owner);
+        reply
+    }
+}
+
+impl DeviceApi {
+    /// Forwards an app's update to the indie device's socket (503 when it has none).
+    pub(super) fn forward(
+        self: &Arc<Self>,
+        mut req: Request,
+        raw: &Map<String, Value>,
+        params: Map<String, Value>,
+        owner: Arc<str>,
+        except: Option<u64>,
+    ) -> Outcome {
+        let id = req.deviceid.as_str().to_owned();
+        if !self.hub.is_connected(&id) {
+            let answer = req.echo.error(ErrorCode::DeviceOffline);
+            return Outcome::Done(Reply {
+                owner: Some(owner),
+                ..Reply::plain(req.deviceid, answer)
+            });
+        }
+        let sequence = req
+            .echo
+            .sequence
+            .clone()
+            .unwrap_or_else(|| Value::from(Millis::now().0.to_string()));
+        req.echo.sequence = Some(sequence.clone());
+        let key = sequence_key(&sequence);
+        let mut command = raw.clone();
+        command.insert("sequence".into(), sequence);
+        let frame = Utf8Bytes::from(Value::Object(indie_command(command)).to_string());
+        let wait = self.hub.expect_answer(&id, &key);
+        if !self.hub.send_to_device(&id, &frame) {
+            self.hub.cancel_answer(&id, &key);
+            let answer = req.echo.error(ErrorCode::DeviceOffline);
+            return Outcome::Done(Reply::plain(req.deviceid, answer));
+        }
+        Outcome::Forwarded(Box::new(Forwarded {
+            api: self.clone(),
+            wait,
+            key,
+            req,
+            params,
+            owner,
+            except,
+        }))
+    }
+
+    /// An answer from a device's connection to a forwarded command; `bound` are the
+    /// devices that connection speaks for.
+    pub(super) fn device_answered<'a>(
+        &self,
+        bound: impl IntoIterator<Item = &'a String>,
+        answer: &Map<String, Value>,
+    ) {
+        let Some(seq) = answer.get("sequence") else {
+            return;
+        };
+        let key = sequence_key(seq);
+        for id in bound {
+            if self.hub.answer(id, &key, Value::Object(answer.clone())) {
+                return;
+            }
+        }
+    }
+}
