@@ -89,15 +89,8 @@ impl Writer {
         window: Duration,
         metrics: Arc<Metrics>,
     ) -> (Writer, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (collector, tx, close) = Collector::new(window);
         let stale = Arc::new(Mutex::new(Vec::new()));
-        let close = Arc::new(Notify::new());
-        let collector = Collector {
-            rx,
-            close: close.clone(),
-            window,
-            closing: false,
-        };
         let committer = Committer {
             store,
             recorder,
@@ -219,6 +212,19 @@ struct Collector {
 }
 
 impl Collector {
+    /// A queue end collecting for `window`, the queue's sending side and the close signal.
+    fn new(window: Duration) -> (Collector, mpsc::Sender<Job>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let close = Arc::new(Notify::new());
+        let collector = Collector {
+            rx,
+            close: close.clone(),
+            window,
+            closing: false,
+        };
+        (collector, tx, close)
+    }
+
     /// Waits for the next job, then takes into `batch` every write queued after it (and
     /// those that come within the window), up to [`MAX_BATCH`]; an order ends the batch.
     /// False once the queue is closed and empty: every queued write has been taken.

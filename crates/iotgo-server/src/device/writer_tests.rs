@@ -4,23 +4,9 @@
 
 use super::*;
 use crate::metrics::Access;
-use iotgo_protocol::DeviceType;
 use serde_json::json;
 
-const OWNER: &str = "00000000-0000-4000-8000-000000000001";
-
-/// A queue end with `window`, and its sending side.
-fn collector(window: Duration) -> (Collector, mpsc::Sender<Job>, Arc<Notify>) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let close = Arc::new(Notify::new());
-    let collector = Collector {
-        rx,
-        close: close.clone(),
-        window,
-        closing: false,
-    };
-    (collector, tx, close)
-}
+use crate::store::testing::store_with_devices;
 
 /// A last-seen write of device `n` (the writes here are told apart by their device).
 fn seen(n: usize) -> Job {
@@ -48,7 +34,7 @@ async fn next(collector: &mut Collector) -> Batch {
 
 #[tokio::test]
 async fn a_batch_takes_everything_queued_meanwhile() {
-    let (mut collector, tx, _) = collector(Duration::ZERO);
+    let (mut collector, tx, _) = Collector::new(Duration::ZERO);
     tx.send(seen(1)).await.unwrap();
     assert_eq!(devices(&next(&mut collector).await), [1]);
 
@@ -61,7 +47,7 @@ async fn a_batch_takes_everything_queued_meanwhile() {
 
 #[tokio::test]
 async fn a_batch_holds_at_most_max_batch_writes() {
-    let (mut collector, tx, _) = collector(Duration::ZERO);
+    let (mut collector, tx, _) = Collector::new(Duration::ZERO);
     for n in 0..MAX_BATCH + 10 {
         tx.send(seen(n)).await.unwrap();
     }
@@ -79,7 +65,7 @@ async fn a_batch_holds_at_most_max_batch_writes() {
 #[tokio::test(start_paused = true)]
 async fn the_window_gathers_the_writes_that_come_within_it() {
     let window = Duration::from_millis(10);
-    let (mut collector, tx, _) = collector(window);
+    let (mut collector, tx, _) = Collector::new(window);
     tx.send(seen(1)).await.unwrap();
     let start = tokio::time::Instant::now();
     let later = async {
@@ -101,7 +87,7 @@ async fn the_window_gathers_the_writes_that_come_within_it() {
 
 #[tokio::test]
 async fn an_order_ends_its_batch_and_runs_after_it() {
-    let (mut collector, tx, _) = collector(Duration::ZERO);
+    let (mut collector, tx, _) = Collector::new(Duration::ZERO);
     let (done, _answer) = oneshot::channel();
     tx.send(seen(1)).await.unwrap();
     tx.send(Job::Order(Order::Purge {
@@ -120,7 +106,7 @@ async fn an_order_ends_its_batch_and_runs_after_it() {
 
 #[tokio::test]
 async fn a_close_leaves_what_is_queued_to_take_then_ends_the_queue() {
-    let (mut collector, tx, close) = collector(Duration::ZERO);
+    let (mut collector, tx, close) = Collector::new(Duration::ZERO);
     tx.send(seen(1)).await.unwrap();
     tx.send(seen(2)).await.unwrap();
     close.notify_one();
@@ -144,25 +130,7 @@ async fn writer_with_devices(
     crate::history::Reader,
     Vec<String>,
 ) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::connect(&Store::sqlite_url(dir.path()))
-        .await
-        .expect("store");
-    store
-        .users()
-        .create("o@example.com", OWNER, "x")
-        .await
-        .expect("user");
-    let mut ids = Vec::new();
-    for _ in 0..n {
-        let ty = DeviceType::parse("03").expect("type 03");
-        let d = store
-            .devices()
-            .create(OWNER, "th", "", ty)
-            .await
-            .expect("device");
-        ids.push(d.deviceid);
-    }
+    let (dir, store, ids) = store_with_devices("03", n).await;
     let recorder = Recorder::load(store.clone(), true).await.expect("recorder");
     let reader = recorder.reader();
     let metrics = Metrics::start(Access::Off).expect("metrics");

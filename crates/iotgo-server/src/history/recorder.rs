@@ -100,31 +100,13 @@ mod tests {
     use iotgo_protocol::{DeviceId, DeviceType};
     use serde_json::json;
 
-    const OWNER: &str = "00000000-0000-4000-8000-000000000001";
+    use crate::store::testing::{OWNER, store_with_devices};
     const ALL: (Millis, Millis) = (Millis(0), Millis(i64::MAX));
 
     /// A recorder over a fresh SQLite file with one user and `n` temperature/humidity
     /// devices (type 03).
     async fn recorder_with_devices(n: usize) -> (tempfile::TempDir, Recorder, Vec<String>) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::connect(&Store::sqlite_url(dir.path()))
-            .await
-            .expect("store");
-        store
-            .users()
-            .create("o@example.com", OWNER, "x")
-            .await
-            .expect("user");
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            let ty = DeviceType::parse("03").expect("type 03");
-            let d = store
-                .devices()
-                .create(OWNER, "th", "", ty)
-                .await
-                .expect("device");
-            ids.push(d.deviceid);
-        }
+        let (dir, store, ids) = store_with_devices("03", n).await;
         let recorder = Recorder::load(store, true).await.expect("recorder");
         (dir, recorder, ids)
     }

@@ -16,6 +16,9 @@ mod models;
 mod state;
 mod users;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use devices::{ClaimError, Devices};
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub(crate) use history::{ChunkSpan, Chunks};

@@ -305,33 +305,9 @@ fn forget_gone(rows: &HashMap<&str, Pending>, existing: &HashSet<String>, cache:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iotgo_protocol::DeviceType;
     use serde_json::json;
 
-    const OWNER: &str = "00000000-0000-4000-8000-000000000001";
-
-    /// A store on a fresh SQLite file, with one user and `n` custom devices.
-    async fn store_with_devices(n: usize) -> (tempfile::TempDir, Store, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&Store::sqlite_url(dir.path()))
-            .await
-            .unwrap();
-        store
-            .users()
-            .create("o@example.com", OWNER, "x")
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            let d = store
-                .devices()
-                .create(OWNER, "d", "", DeviceType::parse("00").unwrap())
-                .await
-                .unwrap();
-            ids.push(d.deviceid);
-        }
-        (dir, store, ids)
-    }
+    use crate::store::testing::{OWNER, store_with_devices};
 
     fn merge(deviceid: &str, params: Value, at: i64) -> StateWrite {
         let Value::Object(params) = params else {
@@ -351,7 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_merges_each_devices_updates_in_their_order() {
-        let (_dir, store, ids) = store_with_devices(2).await;
+        let (_dir, store, ids) = store_with_devices("00", 2).await;
         let (a, b) = (&ids[0], &ids[1]);
         let mut cache = StateCache::new();
         let writes = [
@@ -384,7 +360,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_device_deleted_since_it_was_cached_is_skipped_and_forgotten() {
-        let (_dir, store, ids) = store_with_devices(2).await;
+        let (_dir, store, ids) = store_with_devices("00", 2).await;
         let (kept, gone) = (&ids[0], &ids[1]);
         let mut cache = StateCache::new();
         let first = [

@@ -5,30 +5,14 @@ use super::*;
 use crate::config::{Config, Secret};
 use crate::history::Recorder;
 use crate::metrics::{Access, Metrics};
-use crate::store::Store;
-use iotgo_protocol::DeviceType;
 use serde_json::json;
 use std::time::Duration;
 
-const OWNER: &str = "00000000-0000-4000-8000-000000000001";
+use crate::store::testing::{OWNER, store_with_devices};
 
 /// A started Device API over a fresh SQLite file, with one user and one DIY device.
 async fn api_with_device() -> (tempfile::TempDir, Arc<DeviceApi>, String) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::connect(&Store::sqlite_url(dir.path()))
-        .await
-        .expect("a fresh store");
-    store
-        .users()
-        .create("o@example.com", OWNER, "x")
-        .await
-        .expect("a user");
-    let ty = DeviceType::parse("00").expect("a known type");
-    let device = store
-        .devices()
-        .create(OWNER, "d", "", ty)
-        .await
-        .expect("a device");
+    let (dir, store, mut ids) = store_with_devices("00", 1).await;
     let jwt = Arc::new(auth::Jwt::new(&Secret::new("k"), Duration::from_secs(60)));
     let metrics = Metrics::start(Access::Open).expect("metrics");
     let recorder = Recorder::load(store.clone(), true)
@@ -37,7 +21,7 @@ async fn api_with_device() -> (tempfile::TempDir, Arc<DeviceApi>, String) {
     let api = DeviceApi::start(store, recorder, jwt, &Config::default(), metrics)
         .await
         .expect("the Device API");
-    (dir, api, device.deviceid)
+    (dir, api, ids.remove(0))
 }
 
 fn update(id: &str, n: u32, agent: &str) -> String {
