@@ -15,10 +15,16 @@ use serde_json::{Map, Value};
 pub enum ErrorCode {
     /// 400: malformed request, unknown action, params that fail validation.
     BadRequest,
+    /// 400 with its own reason: an update that would make the device's stored params
+    /// larger than the server keeps (bytes or keys); nothing of it was stored.
+    StateTooLarge,
     /// 403: the (apikey, deviceid) pair is not an owned device (or not a license).
     Forbidden,
     /// 404: `register` of a license nobody has claimed yet.
     NotFound,
+    /// 429: a connection has as many commands waiting for indie devices' answers as the
+    /// server allows; this one was not forwarded.
+    TooManyRequests,
     /// 500: the server failed (the database); the cause is logged, never sent.
     Internal,
     /// 503: an app's command to an indie device that is not connected.
@@ -31,9 +37,10 @@ impl ErrorCode {
     /// The numeric code sent as `error`.
     pub const fn code(self) -> u16 {
         match self {
-            ErrorCode::BadRequest => 400,
+            ErrorCode::BadRequest | ErrorCode::StateTooLarge => 400,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Internal => 500,
             ErrorCode::DeviceOffline => 503,
             ErrorCode::Timeout => 504,
@@ -44,8 +51,10 @@ impl ErrorCode {
     pub const fn reason(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "Bad Request",
+            ErrorCode::StateTooLarge => "Device State Too Large",
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::NotFound => "Not Found",
+            ErrorCode::TooManyRequests => "Too Many Requests",
             ErrorCode::Internal => "Internal Server Error",
             ErrorCode::DeviceOffline => "Device Offline",
             ErrorCode::Timeout => "Request Timeout",

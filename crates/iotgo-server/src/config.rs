@@ -132,6 +132,15 @@ pub struct Config {
     /// server exits anyway, logging what it cut (`IOTGO_SHUTDOWN_TIMEOUT`).
     #[serde(with = "duration_text")]
     pub shutdown_timeout: Duration,
+    /// Most bytes of a device's stored params (compact JSON); an update that would make
+    /// them larger is refused (Device API 400, "Device State Too Large").
+    pub max_device_state_bytes: usize,
+    /// Most top-level keys of a device's stored params; an update that would add more is
+    /// refused the same way.
+    pub max_device_state_keys: usize,
+    /// Most commands one WebSocket may have waiting for indie devices' answers; past it
+    /// the next is answered 429 at once.
+    pub max_pending_commands: usize,
 }
 
 impl Default for Config {
@@ -166,6 +175,9 @@ impl Default for Config {
             metrics: MetricsMode::Token,
             metrics_token: None,
             shutdown_timeout: Duration::from_secs(10),
+            max_device_state_bytes: 64 * 1024,
+            max_device_state_keys: 256,
+            max_pending_commands: 16,
         }
     }
 }

@@ -20,14 +20,14 @@ mod writer;
 
 pub use owners::Owners;
 pub use session::Session;
-pub use writer::Writer;
+pub use writer::{Writer, Written};
 
 use crate::auth::Jwt;
 use crate::config::Config;
 use crate::history::Recorder;
 use crate::hub::Hub;
 use crate::metrics::{DeviceAction, Metrics};
-use crate::store::{Millis, StateWrite, Store};
+use crate::store::{Millis, StateLimits, StateWrite, Store};
 use forward::Forwarded;
 use iotgo_protocol::{Action, Answer, DeviceId, ErrorCode, Limits, Request, Sender};
 use parking_lot::Mutex;
@@ -130,6 +130,10 @@ impl DeviceApi {
             store.clone(),
             recorder,
             Duration::from_millis(config.commit_window_ms),
+            StateLimits {
+                max_bytes: config.max_device_state_bytes,
+                max_keys: config.max_device_state_keys,
+            },
             metrics.clone(),
         );
         let api = Arc::new(DeviceApi {

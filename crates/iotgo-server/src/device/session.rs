@@ -23,6 +23,7 @@
 //! answer once committed): the HTTP transport's [`DeviceApi::request`] completes it at once.
 
 use super::presence::Connecting;
+use super::writer::Written;
 use super::{DeviceApi, Outcome, Reply, answer_code};
 use crate::auth::{self, TokenRefused};
 use crate::hub::{Outbox, Peer};
@@ -43,7 +44,7 @@ const PIPELINE: usize = 32;
 
 /// An update queued in the group commit, waiting for its batch to commit.
 pub(super) struct Committing {
-    wait: oneshot::Receiver<bool>,
+    wait: oneshot::Receiver<Written>,
     deviceid: DeviceId,
     echo: Echo,
     owner: Arc<str>,
@@ -56,20 +57,26 @@ pub(super) struct Committing {
 }
 
 impl Committing {
-    /// Resolves once the update's batch ended: true when it committed. Cancel-safe: the
-    /// update stays queued and this can be awaited again.
-    async fn committed(&mut self) -> bool {
-        (&mut self.wait).await.unwrap_or(false)
+    /// Resolves once the update's batch ended, with what became of the update.
+    /// Cancel-safe: the update stays queued and this can be awaited again.
+    async fn committed(&mut self) -> Written {
+        (&mut self.wait).await.unwrap_or(Written::Failed)
     }
 
-    /// After [`Committing::committed`] said `ok`: pushes a committed update to the
-    /// device's watchers (and, when an app sent it, to the device's own socket: two-way
-    /// for every device) and gives the answer.
-    fn complete(self, api: &DeviceApi, ok: bool) -> Reply {
-        let code = if ok { 0 } else { ErrorCode::Internal.code() };
+    /// After [`Committing::committed`] said what became of the update: pushes a committed
+    /// update to the device's watchers (and, when an app sent it, to the device's own
+    /// socket: two-way for every device) and gives the answer; a refused or failed one
+    /// is answered its error (400 "Device State Too Large", 500).
+    fn complete(self, api: &DeviceApi, written: Written) -> Reply {
+        let error = match written {
+            Written::Committed => None,
+            Written::TooLarge => Some(ErrorCode::StateTooLarge),
+            Written::Failed => Some(ErrorCode::Internal),
+        };
+        let code = error.map_or(0, ErrorCode::code);
         api.metrics.device_request(DeviceAction::Update, code);
-        if !ok {
-            return Reply::plain(self.deviceid, self.echo.error(ErrorCode::Internal));
+        if let Some(error) = error {
+            return Reply::plain(self.deviceid, self.echo.error(error));
         }
         let id = self.deviceid.as_str();
         api.hub.push(id, &self.owner, &self.frame, self.except);
@@ -85,8 +92,8 @@ impl Committing {
 
     /// Waits for the commit, then completes.
     pub(super) async fn finish(mut self, api: &DeviceApi) -> Reply {
-        let ok = self.committed().await;
-        self.complete(api, ok)
+        let written = self.committed().await;
+        self.complete(api, written)
     }
 }
 
@@ -259,12 +266,12 @@ impl Session {
         let Some(oldest) = self.pending.front_mut() else {
             return std::future::pending().await;
         };
-        let ok = oldest.update.committed().await;
+        let written = oldest.update.committed().await;
         let p = self
             .pending
             .pop_front()
             .expect("the oldest update stays queued until it is answered here");
-        let reply = p.update.complete(&self.api, ok);
+        let reply = p.update.complete(&self.api, written);
         self.answered(reply, p.from_device, p.indie_sender);
         self.settle().await;
     }

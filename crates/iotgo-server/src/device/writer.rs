@@ -24,7 +24,7 @@
 
 use crate::history::Recorder;
 use crate::metrics::Metrics;
-use crate::store::{Millis, StateCache, StateWrite, Store, StoreResult};
+use crate::store::{Millis, StateCache, StateLimits, StateWrite, Store, StoreResult};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,12 +39,24 @@ const QUEUE: usize = 8192;
 /// memory: the devices still active are read again, once each).
 const MAX_CACHED: usize = 100_000;
 
+/// What became of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// It is committed.
+    Committed,
+    /// An update refused by the bounds on a device's stored params ([`StateLimits`]):
+    /// nothing of it was written; the rest of its batch was.
+    TooLarge,
+    /// Its batch failed (or the writer is gone): nothing of it was written.
+    Failed,
+}
+
 /// What the task's queue carries.
 enum Job {
     /// A write, with its waiter (none for last-seen times).
     Write {
         write: StateWrite,
-        done: Option<oneshot::Sender<bool>>,
+        done: Option<oneshot::Sender<Written>>,
     },
     /// Work on the recent history, run after the writes queued before it.
     Order(Order),
@@ -81,12 +93,14 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task over `store`, collecting writes for `window`, with
-    /// `recorder` (the history's recent points, from now on the task's alone); it counts
-    /// its batches, commits and history folds in `metrics`.
+    /// `recorder` (the history's recent points, from now on the task's alone), refusing
+    /// updates that would take a device's params past `limits`; it counts its batches,
+    /// commits and history folds in `metrics`.
     pub fn spawn(
         store: Store,
         recorder: Recorder,
         window: Duration,
+        limits: StateLimits,
         metrics: Arc<Metrics>,
     ) -> (Writer, JoinHandle<()>) {
         let (collector, tx, close) = Collector::new(window);
@@ -95,6 +109,7 @@ impl Writer {
             store,
             recorder,
             cache: StateCache::new(),
+            limits,
             stale: stale.clone(),
             metrics,
         };
@@ -113,9 +128,9 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Queues a write (waiting while the queue is full); the receiver resolves with true
-    /// once the write is committed, false (or an error) when it failed.
-    pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<bool> {
+    /// Queues a write (waiting while the queue is full); the receiver resolves with what
+    /// became of it once its batch ended (an error: it failed).
+    pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<Written> {
         let (done, wait) = oneshot::channel();
         let job = Job::Write {
             write,
@@ -127,9 +142,9 @@ impl Writer {
         wait
     }
 
-    /// Queues a write and waits until it is committed; false when it failed.
+    /// Queues a write and waits until its batch ended; whether it was committed.
     pub async fn commit(&self, write: StateWrite) -> bool {
-        self.submit(write).await.await.unwrap_or(false)
+        self.submit(write).await.await == Ok(Written::Committed)
     }
 
     /// Queues a write nobody waits for (last-seen times); dropped when the queue is full.
@@ -196,7 +211,8 @@ async fn run(mut collector: Collector, mut committer: Committer) {
 #[derive(Default)]
 struct Batch {
     writes: Vec<StateWrite>,
-    waiters: Vec<oneshot::Sender<bool>>,
+    /// The waiters, with the index of their write in `writes`.
+    waiters: Vec<(usize, oneshot::Sender<Written>)>,
     /// An order queued after the writes: run once they are committed.
     order: Option<Order>,
 }
@@ -247,8 +263,9 @@ impl Collector {
         while let Some(job) = next.take() {
             match job {
                 Job::Write { write, done } => {
+                    let index = batch.writes.len();
                     batch.writes.push(write);
-                    batch.waiters.extend(done);
+                    batch.waiters.extend(done.map(|done| (index, done)));
                 }
                 Job::Order(order) => {
                     batch.order = Some(order);
@@ -275,6 +292,8 @@ struct Committer {
     store: Store,
     recorder: Recorder,
     cache: StateCache,
+    /// Bounds on a device's stored params.
+    limits: StateLimits,
     stale: Arc<Mutex<Vec<String>>>,
     metrics: Arc<Metrics>,
 }
@@ -284,10 +303,16 @@ impl Committer {
     /// with the acks out, folds when enough points are held, and runs the batch's order.
     async fn apply(&mut self, batch: &mut Batch) {
         if !batch.writes.is_empty() {
-            let ok = self.commit(&batch.writes).await;
+            let refused = self.commit(&batch.writes).await;
             batch.writes.clear();
-            for done in batch.waiters.drain(..) {
-                let _ = done.send(ok);
+            for (index, done) in batch.waiters.drain(..) {
+                let written = match &refused {
+                    None => Written::Failed,
+                    // Sorted: the writes' indexes in order.
+                    Some(refused) if refused.binary_search(&index).is_ok() => Written::TooLarge,
+                    Some(_) => Written::Committed,
+                };
+                let _ = done.send(written);
             }
             // After the acks, so the batch that fills the recent history does not wait.
             if let Err(e) = self.fold(crate::history::FOLD_POINTS).await {
@@ -309,8 +334,9 @@ impl Committer {
         }
     }
 
-    /// Applies `writes` in one transaction; whether they committed.
-    async fn commit(&mut self, writes: &[StateWrite]) -> bool {
+    /// Applies `writes` in one transaction: once committed, the indexes of the updates
+    /// refused by the bounds (in order); `None` when the batch failed.
+    async fn commit(&mut self, writes: &[StateWrite]) -> Option<Vec<usize>> {
         for id in self.stale.lock().drain(..) {
             self.cache.remove(&id);
         }
@@ -325,25 +351,28 @@ impl Committer {
         metrics.commit_batch_size.record(writes.len() as f64);
         let start = Instant::now();
         let history = self.recorder.enabled();
-        let ok = match self
+        let refused = match self
             .store
-            .apply_state(writes, &mut self.cache, history)
+            .apply_state(writes, &mut self.cache, history, self.limits)
             .await
         {
-            Ok(points) => {
-                self.recorder.committed(&points);
-                metrics.updates_committed.increment(updates as u64);
-                metrics.history_points.increment(points.len() as u64);
-                true
+            Ok(applied) => {
+                self.recorder.committed(&applied.history);
+                let committed = updates - applied.refused.len();
+                metrics.updates_committed.increment(committed as u64);
+                metrics
+                    .history_points
+                    .increment(applied.history.len() as u64);
+                Some(applied.refused)
             }
             Err(e) => {
                 metrics.commits_failed.increment(1);
                 tracing::error!(error = ?e, writes = writes.len(), "device state write failed");
-                false
+                None
             }
         };
         metrics.commit_seconds.record(start.elapsed().as_secs_f64());
-        ok
+        refused
     }
 
     /// Folds the recent history when at least `min_points` are held, counting it.

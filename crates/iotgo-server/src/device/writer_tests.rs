@@ -134,7 +134,13 @@ async fn writer_with_devices(
     let recorder = Recorder::load(store.clone(), true).await.expect("recorder");
     let reader = recorder.reader();
     let metrics = Metrics::start(Access::Off).expect("metrics");
-    let (writer, task) = Writer::spawn(store.clone(), recorder, Duration::ZERO, metrics);
+    let (writer, task) = Writer::spawn(
+        store.clone(),
+        recorder,
+        Duration::ZERO,
+        StateLimits::NONE,
+        metrics,
+    );
     (dir, store, writer, task, reader, ids)
 }
 
@@ -181,7 +187,7 @@ async fn close_commits_and_acks_everything_queued_folds_then_ends() {
     task.await.expect("the task ends");
 
     for wait in waits {
-        assert_eq!(wait.await, Ok(true));
+        assert_eq!(wait.await, Ok(Written::Committed));
     }
     assert!(!writer.commit(update(&ids[0], 99)).await, "closed");
     let device = store

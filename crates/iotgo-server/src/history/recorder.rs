@@ -96,7 +96,7 @@ impl Recorder {
 mod tests {
     use super::super::{Series, SeriesPoint, Shape};
     use super::*;
-    use crate::store::{StateCache, StateWrite};
+    use crate::store::{StateCache, StateLimits, StateWrite};
     use iotgo_protocol::{DeviceId, DeviceType};
     use serde_json::json;
 
@@ -125,8 +125,11 @@ mod tests {
     /// into memory.
     async fn record(recorder: &mut Recorder, writes: &[StateWrite]) {
         let mut cache = StateCache::new();
-        let rows = recorder.store.apply_state(writes, &mut cache, true).await;
-        recorder.committed(&rows.expect("batch"));
+        let applied = recorder
+            .store
+            .apply_state(writes, &mut cache, true, StateLimits::NONE)
+            .await;
+        recorder.committed(&applied.expect("batch").history);
     }
 
     fn fields() -> Vec<String> {

@@ -25,7 +25,7 @@ pub(crate) use history::{ChunkSpan, Chunks};
 pub use history::{HistoryRow, RawPoint, history_rows};
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
-pub use state::{StateCache, StateWrite};
+pub use state::{Applied, DeviceState, StateCache, StateLimits, StateWrite};
 pub use users::Users;
 
 use anyhow::Context;

@@ -71,7 +71,118 @@ impl StateWrite {
 }
 
 /// The committed params of devices, deviceid → state; owned by the device writer.
-pub type StateCache = HashMap<String, Map<String, Value>>;
+pub type StateCache = HashMap<String, DeviceState>;
+
+/// Bounds on a device's stored params, checked as each update merges into them: an update
+/// is refused when the merged params would pass a bound they were within, or grow past a
+/// bound they already passed (a state stored before the bound, or under a larger one,
+/// keeps taking updates that do not make it larger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateLimits {
+    /// Most bytes of the params as stored (compact JSON).
+    pub max_bytes: usize,
+    /// Most top-level keys.
+    pub max_keys: usize,
+}
+
+impl StateLimits {
+    /// No bound (set-up code and tests).
+    pub const NONE: StateLimits = StateLimits {
+        max_bytes: usize::MAX,
+        max_keys: usize::MAX,
+    };
+}
+
+/// One device's committed params, with the length of their compact JSON kept up to date
+/// as updates merge, so bounding them costs the size of the update, not of the state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceState {
+    params: Map<String, Value>,
+    /// The sum of the entries' lengths, `"key":value` each (braces and commas apart).
+    entries: usize,
+}
+
+impl DeviceState {
+    /// The state holding `params`.
+    pub fn new(params: Map<String, Value>) -> Self {
+        let entries = params.iter().map(|(k, v)| entry_len(k, v)).sum();
+        DeviceState { params, entries }
+    }
+
+    /// The params.
+    pub fn params(&self) -> &Map<String, Value> {
+        &self.params
+    }
+
+    /// The length of the params as compact JSON.
+    pub fn bytes(&self) -> usize {
+        object_len(self.entries, self.params.len())
+    }
+
+    /// Merges `update` (keys replaced, others kept) unless the result would break
+    /// `limits` (see [`StateLimits`]); whether it merged.
+    fn merge(&mut self, update: &Map<String, Value>, limits: StateLimits) -> bool {
+        let mut entries = self.entries;
+        let mut keys = self.params.len();
+        for (k, v) in update {
+            match self.params.get(k) {
+                Some(old) => entries = entries - entry_len(k, old) + entry_len(k, v),
+                None => {
+                    entries += entry_len(k, v);
+                    keys += 1;
+                }
+            }
+        }
+        let bytes = object_len(entries, keys);
+        let too_large = bytes > limits.max_bytes && bytes > self.bytes();
+        let too_many = keys > limits.max_keys && keys > self.params.len();
+        if too_large || too_many {
+            return false;
+        }
+        self.params
+            .extend(update.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.entries = entries;
+        true
+    }
+}
+
+/// The length of a compact JSON object of `keys` entries whose lengths add up to `entries`.
+fn object_len(entries: usize, keys: usize) -> usize {
+    2 + entries + keys.saturating_sub(1)
+}
+
+/// The length of one object entry, `"key":value`, as compact JSON.
+fn entry_len(key: &str, value: &Value) -> usize {
+    json_len(key) + 1 + json_len(value)
+}
+
+/// The length of `v` as compact JSON, counted without building the text.
+fn json_len(v: &(impl Serialize + ?Sized)) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A `Value` or a `str` always serialises; the counter never fails.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+/// What a batch did: the history points it logged, and the updates it refused.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The history points of its updates (for the recent points).
+    pub history: Vec<HistoryRow>,
+    /// The indexes (in the batch's writes) of the updates refused by the
+    /// [`StateLimits`]: nothing of them was written.
+    pub refused: Vec<usize>,
+}
 
 /// One device's row change in a batch, as the JSON the batch statement reads; a field
 /// left out (read as `NULL`) keeps the column.
@@ -142,7 +253,8 @@ const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
 
 impl Store {
     /// Applies `writes` in order, in one transaction, merging updates into the params in
-    /// `cache` (devices not in it are read first).
+    /// `cache` (devices not in it are read first); an update that would take a device's
+    /// params past `limits` is refused, and the rest of the batch is written.
     ///
     /// With `history`, the history points of its updates go into the history log in the
     /// same transaction; answers them, for the recent points (`crate::history::Recorder`).
@@ -154,8 +266,9 @@ impl Store {
         writes: &[StateWrite],
         cache: &mut StateCache,
         history: bool,
-    ) -> StoreResult<Vec<HistoryRow>> {
-        let result = self.apply_batch(writes, cache, history).await;
+        limits: StateLimits,
+    ) -> StoreResult<Applied> {
+        let result = self.apply_batch(writes, cache, history, limits).await;
         if result.is_err() {
             for w in writes {
                 cache.remove(w.deviceid());
@@ -169,7 +282,8 @@ impl Store {
         writes: &[StateWrite],
         cache: &mut StateCache,
         record: bool,
-    ) -> StoreResult<Vec<HistoryRow>> {
+        limits: StateLimits,
+    ) -> StoreResult<Applied> {
         // Devices not cached yet are read first. The writer is the only writer of params, so
         // this read outside the batch's transaction is what the batch merges into.
         for w in writes {
@@ -179,7 +293,8 @@ impl Store {
         }
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
-        for w in writes {
+        let mut refused = Vec::new();
+        for (i, w) in writes.iter().enumerate() {
             match w {
                 StateWrite::Merge {
                     deviceid,
@@ -190,7 +305,10 @@ impl Store {
                     let Some(state) = cache.get_mut(deviceid.as_str()) else {
                         continue; // gone: nothing to merge into, no history
                     };
-                    state.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    if !state.merge(params, limits) {
+                        refused.push(i);
+                        continue;
+                    }
                     let row = rows.entry(deviceid).or_default();
                     row.params = true;
                     row.modified = Some(at.0);
@@ -221,7 +339,7 @@ impl Store {
             // One statement, atomic by itself: one round trip instead of three.
             let existing = self.update_rows(&self.write, &rows, cache).await?;
             forget_gone(&rows, &existing, cache);
-            return Ok(history);
+            return Ok(Applied { history, refused });
         }
         let mut tx = self.write.begin().await?;
         let existing = self.update_rows(&mut *tx, &rows, cache).await?;
@@ -230,7 +348,7 @@ impl Store {
         history.retain(|r| existing.contains(r.deviceid.as_str()));
         history::log(&mut tx, &history).await?;
         tx.commit().await?;
-        Ok(history)
+        Ok(Applied { history, refused })
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist.
@@ -249,7 +367,13 @@ impl Store {
                 i: id,
                 p: row
                     .params
-                    .then(|| cache.get(*id).and_then(|s| serde_json::to_string(s).ok()))
+                    .then(|| {
+                        let state = cache.get(*id)?;
+                        let text = serde_json::to_string(&state.params).ok()?;
+                        // The length the bounds were checked against is the one written.
+                        debug_assert_eq!(text.len(), state.bytes());
+                        Some(text)
+                    })
                     .flatten(),
                 m: row.modified,
                 s: row.seen,
@@ -288,7 +412,7 @@ async fn load_state(pool: &AnyPool, cache: &mut StateCache, deviceid: &str) -> S
         .fetch_optional(pool)
         .await?;
     if let Some(text) = text {
-        cache.insert(deviceid.to_owned(), parse_params(&text));
+        cache.insert(deviceid.to_owned(), DeviceState::new(parse_params(&text)));
     }
     Ok(())
 }
@@ -336,19 +460,27 @@ mod tests {
             merge(a, json!({"y": 2}), 1_002),
             merge(a, json!({"x": 3, "z": true}), 1_003),
         ];
-        store.apply_state(&writes, &mut cache, true).await.unwrap();
+        store
+            .apply_state(&writes, &mut cache, true, StateLimits::NONE)
+            .await
+            .unwrap();
 
         let want = object(json!({"x": 3, "y": 2, "z": true}));
         let stored = store.devices().find(a).await.unwrap().unwrap();
         assert_eq!(stored.params.as_ref(), Some(&want));
         assert_eq!(stored.last_modified, Some(Millis(1_003)));
-        assert_eq!(cache.get(a.as_str()), Some(&want));
+        assert_eq!(cache.get(a.as_str()).map(DeviceState::params), Some(&want));
         let other = store.devices().find(b).await.unwrap().unwrap();
         assert_eq!(other.params, Some(object(json!({"x": "b"}))));
 
         // The next batch merges into what the cache holds, keys kept.
         store
-            .apply_state(&[merge(a, json!({"y": 9}), 1_004)], &mut cache, true)
+            .apply_state(
+                &[merge(a, json!({"y": 9}), 1_004)],
+                &mut cache,
+                true,
+                StateLimits::NONE,
+            )
             .await
             .unwrap();
         let stored = store.devices().find(a).await.unwrap().unwrap();
@@ -367,7 +499,10 @@ mod tests {
             merge(kept, json!({"n": 1}), 1),
             merge(gone, json!({"n": 1}), 1),
         ];
-        store.apply_state(&first, &mut cache, true).await.unwrap();
+        store
+            .apply_state(&first, &mut cache, true, StateLimits::NONE)
+            .await
+            .unwrap();
         assert!(cache.contains_key(gone.as_str()));
 
         store.devices().delete(OWNER, gone).await.unwrap().unwrap();
@@ -375,11 +510,57 @@ mod tests {
             merge(gone, json!({"n": 2}), 2),
             merge(kept, json!({"n": 2}), 2),
         ];
-        store.apply_state(&next, &mut cache, true).await.unwrap();
+        store
+            .apply_state(&next, &mut cache, true, StateLimits::NONE)
+            .await
+            .unwrap();
 
         let stored = store.devices().find(kept).await.unwrap().unwrap();
         assert_eq!(stored.params, Some(object(json!({"n": 2}))));
         assert!(store.devices().find(gone).await.unwrap().is_none());
         assert!(!cache.contains_key(gone.as_str()));
+    }
+
+    #[test]
+    fn the_tracked_length_is_the_length_of_the_compact_json() {
+        let mut state = DeviceState::new(Map::new());
+        assert_eq!(state.bytes(), "{}".len());
+        let updates = [
+            json!({"a": 1, "é\"q": "x\ny", "n": null}),
+            json!({"a": [1, 2, {"b": true}], "c": -1.5}),
+            json!({"n": "longer than before", "a": 0}),
+        ];
+        for u in updates {
+            assert!(state.merge(&object(u), StateLimits::NONE));
+            let text = serde_json::to_string(state.params()).unwrap();
+            assert_eq!(state.bytes(), text.len(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_update_past_a_bound_is_refused_and_leaves_the_state_as_it_was() {
+        let limits = StateLimits {
+            max_bytes: 32,
+            max_keys: 3,
+        };
+        let mut state = DeviceState::new(object(json!({"a": 1, "b": 2})));
+        assert!(state.merge(&object(json!({"c": 3})), limits));
+        let full = state.clone();
+        // A fourth key.
+        assert!(!state.merge(&object(json!({"d": 4})), limits));
+        // Past 32 bytes with three keys.
+        assert!(!state.merge(&object(json!({"a": "a long text value"})), limits));
+        assert_eq!(state, full);
+        // Replacing keys within the bounds still works.
+        assert!(state.merge(&object(json!({"a": "short", "b": 0})), limits));
+
+        // A state already past the bounds takes updates that do not make it larger.
+        let tight = StateLimits {
+            max_bytes: 8,
+            max_keys: 1,
+        };
+        assert!(state.merge(&object(json!({"a": "SHORT"})), tight));
+        assert!(!state.merge(&object(json!({"a": "LONGER"})), tight));
+        assert!(!state.merge(&object(json!({"z": 1})), tight));
     }
 }

@@ -3,6 +3,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod bounds;
 mod crash;
 mod drain;
 mod http;
