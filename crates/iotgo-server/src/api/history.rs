@@ -37,6 +37,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 const MAX_FIELDS: usize = 16;
 /// The range when `from` is not given: the day before `to`.
 const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// The latest time a range may name: 10000-01-01T00:00:00Z, the end of year 9999 (the
+/// earliest is the epoch). Bounded so that no arithmetic on a range or its buckets can
+/// overflow, and every time in an answer prints as an ISO 8601 year of four digits.
+const MAX_TIME_MS: i64 = 253_402_300_800_000;
 
 /// What to read, from the query string.
 struct Ask {
@@ -75,11 +79,15 @@ fn valid_field(name: &str) -> bool {
 fn parse_ask(q: &HashMap<String, String>, kind: &str, cap: i64) -> Result<Ask, ApiError> {
     let time = |name| {
         text(q, name)
-            .map(|s| parse_time(s).ok_or_else(|| bad(name)))
+            .map(|s| {
+                parse_time(s)
+                    .filter(|t| (0..=MAX_TIME_MS).contains(&t.0))
+                    .ok_or_else(|| bad(name))
+            })
             .transpose()
     };
     let to = time("to")?.unwrap_or(Millis(Millis::now().0 + 1));
-    let from = time("from")?.unwrap_or(Millis(to.0.saturating_sub(DEFAULT_SPAN_MS)));
+    let from = time("from")?.unwrap_or(Millis(to.0.saturating_sub(DEFAULT_SPAN_MS).max(0)));
     if from >= to {
         return Err(bad("from"));
     }

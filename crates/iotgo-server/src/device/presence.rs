@@ -6,7 +6,6 @@
 //! sysmsg sees the same) and pushed to the device's watchers.
 
 use super::DeviceApi;
-use super::writer::Written;
 use crate::hub::{Bind, Peer};
 use crate::store::{Millis, StateWrite};
 use axum::extract::ws::Utf8Bytes;
@@ -26,7 +25,7 @@ pub(super) struct Connecting {
     /// The device was offline: its watchers get the sysmsg.
     announce: bool,
     /// The `online` write, once queued.
-    wait: Option<oneshot::Receiver<Written>>,
+    wait: Option<oneshot::Receiver<bool>>,
 }
 
 impl Connecting {

@@ -158,7 +158,7 @@ impl DeviceApi {
             at: Millis::now(),
             seen: req.sender == Sender::Device,
         };
-        let wait = self.writer.submit(write).await;
+        let wait = self.writer.submit_update(write).await;
         Committing {
             wait,
             to_device: req.sender == Sender::App && !req.deviceid.is_indie(),

@@ -51,12 +51,30 @@ pub enum Written {
     Failed,
 }
 
+/// Who waits for a write.
+enum Waiter {
+    /// Told whether it committed ([`Writer::submit`]).
+    Committed(oneshot::Sender<bool>),
+    /// Told what became of it ([`Writer::submit_update`]).
+    Written(oneshot::Sender<Written>),
+}
+
+impl Waiter {
+    fn send(self, written: Written) {
+        // A waiter that went away has nothing left to be told.
+        let _ = match self {
+            Waiter::Committed(done) => done.send(written == Written::Committed).is_ok(),
+            Waiter::Written(done) => done.send(written).is_ok(),
+        };
+    }
+}
+
 /// What the task's queue carries.
 enum Job {
     /// A write, with its waiter (none for last-seen times).
     Write {
         write: StateWrite,
-        done: Option<oneshot::Sender<Written>>,
+        done: Option<Waiter>,
     },
     /// Work on the recent history, run after the writes queued before it.
     Order(Order),
@@ -128,23 +146,36 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Queues a write (waiting while the queue is full); the receiver resolves with what
-    /// became of it once its batch ended (an error: it failed).
-    pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<Written> {
+    /// Queues a write (waiting while the queue is full); the receiver resolves with true
+    /// once the write is committed, false (or an error) when it was not.
+    pub async fn submit(&self, write: StateWrite) -> oneshot::Receiver<bool> {
         let (done, wait) = oneshot::channel();
+        self.queue(write, Waiter::Committed(done)).await;
+        wait
+    }
+
+    /// Queues a device's update like [`Writer::submit`]; the receiver resolves with what
+    /// became of it once its batch ended (an error: it failed): an update that would take
+    /// the device's params past the bounds is refused.
+    pub async fn submit_update(&self, write: StateWrite) -> oneshot::Receiver<Written> {
+        let (done, wait) = oneshot::channel();
+        self.queue(write, Waiter::Written(done)).await;
+        wait
+    }
+
+    async fn queue(&self, write: StateWrite, done: Waiter) {
         let job = Job::Write {
             write,
             done: Some(done),
         };
-        // When the writer is gone the job, and with it `done`, is dropped: `wait` then
-        // resolves with an error, which reads as a failed write.
+        // When the writer is gone the job, and with it `done`, is dropped: the waiter
+        // then gets an error, which reads as a failed write.
         let _ = self.tx.send(job).await;
-        wait
     }
 
     /// Queues a write and waits until its batch ended; whether it was committed.
     pub async fn commit(&self, write: StateWrite) -> bool {
-        self.submit(write).await.await == Ok(Written::Committed)
+        self.submit(write).await.await.unwrap_or(false)
     }
 
     /// Queues a write nobody waits for (last-seen times); dropped when the queue is full.
@@ -212,7 +243,7 @@ async fn run(mut collector: Collector, mut committer: Committer) {
 struct Batch {
     writes: Vec<StateWrite>,
     /// The waiters, with the index of their write in `writes`.
-    waiters: Vec<(usize, oneshot::Sender<Written>)>,
+    waiters: Vec<(usize, Waiter)>,
     /// An order queued after the writes: run once they are committed.
     order: Option<Order>,
 }
@@ -312,7 +343,7 @@ impl Committer {
                     Some(refused) if refused.binary_search(&index).is_ok() => Written::TooLarge,
                     Some(_) => Written::Committed,
                 };
-                let _ = done.send(written);
+                done.send(written);
             }
             // After the acks, so the batch that fills the recent history does not wait.
             if let Err(e) = self.fold(crate::history::FOLD_POINTS).await {

@@ -187,7 +187,7 @@ async fn close_commits_and_acks_everything_queued_folds_then_ends() {
     task.await.expect("the task ends");
 
     for wait in waits {
-        assert_eq!(wait.await, Ok(Written::Committed));
+        assert_eq!(wait.await, Ok(true));
     }
     assert!(!writer.commit(update(&ids[0], 99)).await, "closed");
     let device = store

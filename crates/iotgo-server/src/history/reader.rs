@@ -314,7 +314,8 @@ impl Reader {
         let points = by_index
             .into_iter()
             .map(|(index, values)| SeriesPoint::Bucket {
-                at: Millis(from.0 + index * width),
+                // Within the range: `index * width` is at most the point's offset.
+                at: Millis(from.0.saturating_add(index.saturating_mul(width))),
                 values,
             })
             .collect();
@@ -337,12 +338,11 @@ struct Sums(BTreeMap<i64, (f64, f64, f64, i64)>);
 
 impl Sums {
     fn add(&mut self, p: &RawPoint, from: Millis, width: i64) {
-        let b = self.0.entry((p.at.0 - from.0) / width).or_insert((
-            f64::INFINITY,
-            0.0,
-            f64::NEG_INFINITY,
-            0,
-        ));
+        // Points are read within the range (at ≥ from); saturating all the same.
+        let b = self
+            .0
+            .entry(p.at.0.saturating_sub(from.0) / width)
+            .or_insert((f64::INFINITY, 0.0, f64::NEG_INFINITY, 0));
         b.0 = b.0.min(p.value);
         b.1 += p.value;
         b.2 = b.2.max(p.value);

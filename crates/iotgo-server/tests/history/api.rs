@@ -199,6 +199,42 @@ async fn bad_parameters_are_400() {
 }
 
 #[tokio::test]
+async fn times_outside_the_epoch_to_the_year_9999_are_400_and_nothing_overflows() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    let th = series(&app, &me).await;
+    for (query, name) in [
+        ("from=-9223372036854775808", "from"),
+        ("from=-9223372036854775808&bucket=auto", "from"),
+        (
+            "from=-9223372036854775808&to=9223372036854775807&bucket=1",
+            "to",
+        ),
+        ("from=-1", "from"),
+        ("from=-0001-12-31T00:00:00Z", "from"),
+        ("to=9223372036854775807", "to"),
+        ("from=0&to=9223372036854775807&bucket=auto", "to"),
+        ("to=253402300800001", "to"),
+    ] {
+        let (status, body) = history(&app, &me, &th, query).await;
+        let want = json!({"error": format!("Invalid query parameter `{name}`")});
+        assert_eq!((status, body), (400, want), "{query}");
+    }
+
+    // The widest range allowed is read, raw and in buckets of any width.
+    let widest = "from=0&to=253402300800000";
+    let widest_bucket = format!("{widest}&bucket={}", i64::MAX / 1000);
+    for query in [widest, &format!("{widest}&bucket=auto"), &widest_bucket] {
+        let (status, body) = history(&app, &me, &th, query).await;
+        assert_eq!(status, 200, "{query} → {body}");
+        assert_eq!(body["from"], "1970-01-01T00:00:00.000Z", "{query}");
+        assert!(!body["points"].as_array().unwrap().is_empty(), "{query}");
+    }
+    let (_, body) = history(&app, &me, &th, &widest_bucket).await;
+    assert_eq!(body["points"][0]["time"], "1970-01-01T00:00:00.000Z");
+}
+
+#[tokio::test]
 async fn csv_export() {
     let app = spawn_app().await;
     let me = owner(&app, "a@example.com").await;
