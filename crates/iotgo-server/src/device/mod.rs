@@ -36,6 +36,7 @@ use session::Committing;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
@@ -112,6 +113,12 @@ fn answer_code(answer: &Value) -> u16 {
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .unwrap_or(u16::MAX)
+}
+
+/// Whether an apikey given by a client is the owner's: compared in constant time, so the
+/// time an answer takes tells nothing about how much of a guessed key was right.
+fn same_key(owner: &str, given: &str) -> bool {
+    owner.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
 impl DeviceApi {
@@ -301,7 +308,7 @@ impl DeviceApi {
     /// The owner when the request's apikey owns the device, else the 403 (or 500) answer.
     async fn authorise(&self, req: &Request) -> Result<Arc<str>, Answer> {
         match self.owners.get(req.deviceid.as_str()).await {
-            Ok(Some(owner)) if *owner == *req.apikey.as_str() => Ok(owner),
+            Ok(Some(owner)) if same_key(&owner, req.apikey.as_str()) => Ok(owner),
             Ok(_) => Err(req.echo.error(ErrorCode::Forbidden)),
             Err(e) => {
                 tracing::error!(error = ?e, "owner lookup failed");
@@ -363,5 +370,20 @@ impl DeviceApi {
             ..req.echo.ok()
         };
         (answer, Some(owner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_key;
+
+    #[test]
+    fn an_apikey_matches_only_itself() {
+        let owner = "b45c1e61-964a-4ad3-9b9d-0b97ac95fe14";
+        assert!(same_key(owner, owner));
+        assert!(!same_key(owner, "b45c1e61-964a-4ad3-9b9d-0b97ac95fe15"));
+        assert!(!same_key(owner, "c45c1e61-964a-4ad3-9b9d-0b97ac95fe14"));
+        assert!(!same_key(owner, &owner[..35]));
+        assert!(!same_key(owner, ""));
     }
 }
