@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use iotgo_protocol::DeviceType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -267,14 +268,29 @@ async fn create_licenses(
     Ok(Json(state.store.licenses().create(name, ty, qty).await?))
 }
 
+/// A text cell of a CSV download, safe to open in a spreadsheet: text that a spreadsheet
+/// would take for a formula (it begins with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return) gets a leading `'`, as OWASP recommends against CSV injection, and shows as
+/// the text it is. Only for text: numbers are written as they are (`-5` is no formula).
+pub(super) fn text_cell(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// Licenses as the admin panel's CSV download (`iotgo licenses export` too): a header,
-/// then one row per license.
+/// then one row per license. The name is the admin's text: a formula is neutralised
+/// ([`text_cell`]); the other cells are made by the server.
 pub(crate) fn licenses_csv(items: &[License]) -> anyhow::Result<Vec<u8>> {
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(["deviceid", "apikey", "type", "name", "batch", "createdAt"])?;
     for l in items {
         let created = l.created_at.iso();
-        csv.write_record([&l.deviceid, &l.apikey, &l.kind, &l.name, &l.batch, &created])?;
+        let name = text_cell(&l.name);
+        let row: [&str; 6] = [&l.deviceid, &l.apikey, &l.kind, &name, &l.batch, &created];
+        csv.write_record(row)?;
     }
     csv.flush()?;
     csv.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
@@ -314,4 +330,26 @@ async fn licenses_csv_download(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_cell;
+
+    #[test]
+    fn text_a_spreadsheet_would_run_gets_a_quote_and_other_text_stays() {
+        for (text, cell) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+cmd", "'+1+cmd"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("ITEAD", "ITEAD"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(text_cell(text), cell, "{text:?}");
+        }
+    }
 }

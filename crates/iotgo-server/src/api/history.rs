@@ -5,6 +5,7 @@
 //! Only the owner may read: another user's device reads as "does not exist", as everywhere
 //! in `/api/user/device…`.
 
+use super::admin::text_cell;
 use super::extract::QueryMap;
 use super::openapi::{HistoryPoint, HistoryQuery, OrError, QueryFailure, UserAuthFailure};
 use super::query::{bad, parse_time};
@@ -272,14 +273,19 @@ async fn as_csv(
 fn to_csv(s: &Read) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    // The field names are the only text from users and devices (and begin with a letter
+    // or digit, `valid_field`); neutralised all the same, should that rule ever loosen.
+    // The values are numbers and times, written as they are: `-5` stays a number.
     let mut head = vec!["time".to_owned()];
     if s.ask.bucket_ms.is_some() {
         for f in &s.ask.fields {
-            head.extend(["min", "avg", "max", "count"].map(|a| format!("{f}_{a}")));
+            head.extend(
+                ["min", "avg", "max", "count"].map(|a| text_cell(&format!("{f}_{a}")).into_owned()),
+            );
         }
     } else {
         head.push("ts".into());
-        head.extend(s.ask.fields.iter().cloned());
+        head.extend(s.ask.fields.iter().map(|f| text_cell(f).into_owned()));
     }
     w.write_record(&head)?;
     for p in &s.series.points {

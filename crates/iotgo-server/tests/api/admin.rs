@@ -452,3 +452,56 @@ async fn the_configured_page_limit_is_the_default_page() {
     assert_eq!(three.as_array().unwrap().len(), 3);
     assert_eq!(total(&app, "/api/admin/devices", &admin).await, "3");
 }
+
+#[tokio::test]
+async fn license_names_that_a_spreadsheet_would_run_are_quoted_in_the_csv() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for name in ["=HYPERLINK(\"http://x\";\"y\")", "-2+3", "Plain"] {
+        let body = json!({"name": name, "type": "01", "qty": 1});
+        let (status, made) = app
+            .post("/api/admin/factorydevices/create", &body, Some(&admin))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{made}");
+        // The name is stored and listed as given.
+        assert_eq!(made[0]["name"], name);
+    }
+
+    let res = app
+        .client
+        .get(format!("{}/api/admin/factorydevices/csv", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csv = res.text().await.unwrap();
+    let names: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut r = csv_fields(l);
+            r.swap_remove(3)
+        })
+        .collect();
+    assert_eq!(names, ["Plain", "'-2+3", "'=HYPERLINK(\"http://x\";\"y\")"]);
+}
+
+/// The fields of one CSV line (quoted fields with doubled quotes, no line breaks).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}

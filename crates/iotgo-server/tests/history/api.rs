@@ -291,6 +291,49 @@ async fn csv_export() {
 }
 
 #[tokio::test]
+async fn csv_values_stay_numbers_and_formula_field_names_are_refused() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    let th = device(&app, &me, "03").await;
+    store_rows(
+        &app,
+        &th,
+        &[("temperature", 0, -5.5), ("humidity", 0, 40.0)],
+    )
+    .await;
+    let csv = |query: String| {
+        let req = app
+            .client
+            .get(format!(
+                "{}/api/user/device/{th}/history.csv?{query}",
+                app.base
+            ))
+            .bearer_auth(&me.token);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+
+    // A negative number is a number, not a formula: written as it is.
+    let (status, text) = csv(range(0, 1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        text,
+        format!("time,ts,temperature,humidity\n{},,-5.5,40\n", at(0))
+    );
+    // Field names, the only text from users in this CSV, cannot begin a formula.
+    for field in ["%3DHYPERLINK(1)", "-1", "%2Bx", "%40x"] {
+        let (status, text) = csv(format!("{}&fields={field}", range(0, 1))).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (400, r#"{"error":"Invalid query parameter `fields`"}"#),
+            "{field}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn only_the_owner_reads_the_history() {
     let app = spawn_app().await;
     let me = owner(&app, "a@example.com").await;
