@@ -57,6 +57,8 @@ pub struct DeviceApi {
     /// Bounds on params.
     limits: Limits,
     pending_timeout: Duration,
+    /// Most commands one WebSocket may have waiting for indie devices' answers.
+    max_pending_commands: usize,
     http_window: Duration,
     /// The presence sweeper.
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -156,6 +158,7 @@ impl DeviceApi {
                 max_keys: config.max_params_keys,
             },
             pending_timeout: Duration::from_millis(config.pending_request_timeout_ms),
+            max_pending_commands: config.max_pending_commands,
             http_window: config.http_online_window,
             tasks: Mutex::default(),
             writer_task: Mutex::new(Some(writer_task)),

@@ -304,6 +304,15 @@ impl Session {
         }
     }
 
+    /// Whether this connection may forward one more command to an indie device: fewer
+    /// than `max_pending_commands` wait for their device's answer. Each waits (a task, an
+    /// entry in the hub) up to the pending-request timeout; past the bound an app gets 429
+    /// at once, and its command is not sent.
+    fn may_forward(&mut self) -> bool {
+        while self.forwarded.try_join_next().is_some() {}
+        self.forwarded.len() < self.api.max_pending_commands
+    }
+
     async fn request(&mut self, raw: Map<String, Value>) {
         let mut req = match self.api.parse(&raw) {
             Ok(req) => req,
@@ -322,6 +331,14 @@ impl Session {
             return self.settle().await;
         };
         let params = std::mem::take(params);
+        if req.sender == Sender::App && req.deviceid.is_indie() && !self.may_forward() {
+            self.drain().await;
+            let answer = req.echo.error(ErrorCode::TooManyRequests);
+            self.api
+                .metrics
+                .device_request(DeviceAction::Update, answer.error);
+            return self.send(answer.to_value());
+        }
         match self
             .api
             .update(req, params, &raw, Some(self.peer.id()))
@@ -342,7 +359,6 @@ impl Session {
                 // Only apps' commands are forwarded: subscribe now, answer when the device does.
                 self.watch(forwarded.deviceid().as_str());
                 let peer = self.peer.clone();
-                while self.forwarded.try_join_next().is_some() {}
                 self.forwarded.spawn(async move {
                     let reply = forwarded.finish().await;
                     peer.send(Message::Text(reply.answer.to_string().into()));

@@ -80,7 +80,7 @@ impl DeviceAction {
 
 /// The Device API's result codes (`error`), as counted; anything else (an indie device
 /// may answer a forwarded command with any code) is counted as `other`.
-const CODES: [u16; 7] = [0, 400, 403, 404, 500, 503, 504];
+const CODES: [u16; 8] = [0, 400, 403, 404, 429, 500, 503, 504];
 
 /// Where a code sits in a row of [`Metrics::device_requests`] (`other` last).
 fn code_index(code: u16) -> usize {

@@ -83,3 +83,52 @@ async fn updates_adding_keys_past_the_bound_are_refused_over_websocket_and_the_r
         json!({"k0": "zero", "k1": 1, "k2": 2, "k3": 3})
     );
 }
+
+#[tokio::test]
+async fn an_app_past_its_pending_commands_gets_429_at_once_and_the_device_never_sees_it() {
+    let app = spawn_app_with(|c| {
+        c.max_pending_commands = 2;
+        c.pending_request_timeout_ms = 5_000;
+    })
+    .await;
+    let me = owner(&app, "a@example.com").await;
+    let (id, fkey) = license(&app, "01").await;
+    claim(&app, &me, &id, &fkey).await;
+    let k = me.apikey.clone();
+    // An indie device that reads its commands and never answers.
+    let mut dev = Ws::connect(&app).await;
+    let a = dev
+        .call(json!({"action": "register", "deviceid": id, "apikey": fkey}))
+        .await;
+    assert_eq!(a["error"], 0, "{a}");
+    let command = |seq: &str| {
+        json!({"action": "update", "deviceid": id, "apikey": k, "userAgent": "app",
+            "params": {"switch": "on"}, "sequence": seq})
+    };
+    let mut web = Ws::connect(&app).await;
+    web.send(command("1")).await;
+    web.send(command("2")).await;
+    assert_eq!(dev.recv().await["sequence"], "1");
+    assert_eq!(dev.recv().await["sequence"], "2");
+
+    let a = web.call(command("3")).await;
+
+    assert_eq!(
+        a,
+        json!({"error": 429, "reason": "Too Many Requests", "deviceid": id, "apikey": k,
+            "sequence": "3"})
+    );
+    dev.silent().await;
+    // Once the device answers one, the app may send another.
+    dev.send(json!({"error": 0, "sequence": "1"})).await;
+    assert_eq!(
+        web.recv().await,
+        json!({"error": 0, "deviceid": id, "apikey": k, "sequence": "1"})
+    );
+    web.send(command("4")).await;
+    assert_eq!(dev.recv().await["sequence"], "4");
+    // Another connection has its own bound.
+    let mut other = Ws::connect(&app).await;
+    other.send(command("5")).await;
+    assert_eq!(dev.recv().await["sequence"], "5");
+}

@@ -294,3 +294,28 @@ async fn the_request_schema_and_the_server_agree_on_each_device_types_rules() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[tokio::test]
+async fn an_update_refused_for_the_stored_params_size_matches_the_answer_schema() {
+    let app = spawn_app_with(|c| c.max_device_state_keys = 1).await;
+    let s = Schemas::load();
+    let me = owner(&app, "a@example.com").await;
+    let id = device(&app, &me, "00").await;
+    let k = me.apikey.clone();
+    let update = |params: Value| {
+        json!({"action": "update", "deviceid": id, "apikey": k, "params": params,
+            "sequence": "1"})
+    };
+    assert_eq!(
+        post(&app, &s, update(json!({"a": 1})), true).await["error"],
+        0
+    );
+
+    let a = post(&app, &s, update(json!({"b": 1})), true).await;
+
+    assert_eq!(
+        a,
+        json!({"error": 400, "reason": "Device State Too Large", "deviceid": id,
+            "apikey": k, "sequence": "1"})
+    );
+}
