@@ -16,7 +16,7 @@
 
 use iotgo_protocol::DeviceType;
 use iotgo_server::history::{FOLD_POINTS, Recorder, Shape};
-use iotgo_server::store::{HistoryRow, Millis, StateCache, StateWrite, Store};
+use iotgo_server::store::{HistoryRow, Millis, StateCache, StateLimits, StateWrite, Store};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,10 @@ async fn fill_recent(
         })
         .collect();
     for batch in writes.chunks(512) {
-        recorder.committed(&store.apply_state(batch, &mut cache, true).await?);
+        let applied = store
+            .apply_state(batch, &mut cache, true, StateLimits::NONE)
+            .await?;
+        recorder.committed(&applied.history);
     }
     Ok(recorder.held())
 }

@@ -16,7 +16,7 @@
 
 use iotgo_protocol::DeviceType;
 use iotgo_server::history::{FOLD_POINTS, Recorder};
-use iotgo_server::store::{Millis, StateCache, StateWrite, Store};
+use iotgo_server::store::{Millis, StateCache, StateLimits, StateWrite, Store};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -74,8 +74,10 @@ async fn main() -> anyhow::Result<()> {
                     .collect();
                 // As the device writer: the batch, its points into memory, and a fold
                 // once enough points are held.
-                let points = store.apply_state(&writes, &mut cache, history).await?;
-                recorder.committed(&points);
+                let applied = store
+                    .apply_state(&writes, &mut cache, history, StateLimits::NONE)
+                    .await?;
+                recorder.committed(&applied.history);
                 recorder.fold(fold).await?;
             }
             let updates = (batches * BATCH) as f64;
