@@ -133,10 +133,11 @@ pub struct Config {
     #[serde(with = "duration_text")]
     pub shutdown_timeout: Duration,
     /// Most bytes of a device's stored params (compact JSON); an update that would make
-    /// them larger is refused (Device API 400, "Device State Too Large").
+    /// them larger is refused (Device API 400, "Device State Too Large"). Never below
+    /// `max_body_bytes`: what one request may carry can be stored.
     pub max_device_state_bytes: usize,
     /// Most top-level keys of a device's stored params; an update that would add more is
-    /// refused the same way.
+    /// refused the same way. Never below `max_params_keys`.
     pub max_device_state_keys: usize,
     /// Most commands one WebSocket may have waiting for indie devices' answers; past it
     /// the next is answered 429 at once.

@@ -139,9 +139,11 @@ impl DeviceApi {
             store.clone(),
             recorder,
             Duration::from_millis(config.commit_window_ms),
+            // Never below what one request may carry: a server set up for large params
+            // (`max_body_bytes`, `max_params_keys`) can store them.
             StateLimits {
-                max_bytes: config.max_device_state_bytes,
-                max_keys: config.max_device_state_keys,
+                max_bytes: config.max_device_state_bytes.max(config.max_body_bytes),
+                max_keys: config.max_device_state_keys.max(config.max_params_keys),
             },
             metrics.clone(),
         );

@@ -297,7 +297,11 @@ async fn the_request_schema_and_the_server_agree_on_each_device_types_rules() {
 
 #[tokio::test]
 async fn an_update_refused_for_the_stored_params_size_matches_the_answer_schema() {
-    let app = spawn_app_with(|c| c.max_device_state_keys = 1).await;
+    let app = spawn_app_with(|c| {
+        c.max_device_state_keys = 1;
+        c.max_params_keys = 1;
+    })
+    .await;
     let s = Schemas::load();
     let me = owner(&app, "a@example.com").await;
     let id = device(&app, &me, "00").await;
