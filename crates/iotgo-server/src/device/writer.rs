@@ -17,6 +17,9 @@
 //! a [`StateCache`] and merges updates in memory. The Web API tells it when a device is
 //! created, claimed or deleted ([`Writer::forget`]); forgotten devices are read again
 //! from the store before the next batch touches them.
+//! As it merges, it bounds each device's stored params ([`StateLimits`]): an update that
+//! would take them past a bound is refused ([`Written::TooLarge`], nothing of it written)
+//! and the rest of its batch commits.
 //!
 //! At shutdown [`Writer::close`] stops new writes; the task commits and acks every write
 //! already queued, folds the recent history into chunks (the next start then has no log

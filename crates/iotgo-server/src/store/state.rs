@@ -521,6 +521,37 @@ mod tests {
         assert!(!cache.contains_key(gone.as_str()));
     }
 
+    #[tokio::test]
+    async fn a_refused_update_writes_nothing_and_the_rest_of_its_batch_commits() {
+        let (_dir, store, ids) = store_with_devices("00", 2).await;
+        let (a, b) = (&ids[0], &ids[1]);
+        let mut cache = StateCache::new();
+        let limits = StateLimits {
+            max_bytes: 1024,
+            max_keys: 2,
+        };
+        let writes = [
+            merge(a, json!({"x": 1, "y": 1}), 1_000),
+            merge(a, json!({"z": 1}), 1_001),
+            merge(b, json!({"x": 2}), 1_002),
+            merge(a, json!({"y": 3}), 1_003),
+        ];
+
+        let applied = store
+            .apply_state(&writes, &mut cache, true, limits)
+            .await
+            .unwrap();
+
+        assert_eq!(applied.refused, [1]);
+        let times: Vec<_> = applied.history.iter().map(|r| r.at.0).collect();
+        assert!(!times.contains(&1_001), "no history of the refused update");
+        let stored = store.devices().find(a).await.unwrap().unwrap();
+        assert_eq!(stored.params, Some(object(json!({"x": 1, "y": 3}))));
+        assert_eq!(stored.last_modified, Some(Millis(1_003)));
+        let other = store.devices().find(b).await.unwrap().unwrap();
+        assert_eq!(other.params, Some(object(json!({"x": 2}))));
+    }
+
     #[test]
     fn the_tracked_length_is_the_length_of_the_compact_json() {
         let mut state = DeviceState::new(Map::new());
