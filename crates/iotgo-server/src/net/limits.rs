@@ -1,0 +1,231 @@
+//! Connection caps: per client address and in all, checked as a connection is accepted.
+//!
+//! A refused connection is still accepted (the cap leaves a reserve of descriptors, so
+//! the server can always accept): it gets a short 503 at once and is closed. Refusals
+//! are counted (`iotgo_connections_refused_total`) and logged at most every
+//! [`LOG_EVERY`], never a line per connection of a flood.
+
+use crate::metrics::Metrics;
+use metrics::Counter;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// Descriptors kept for the server itself (database, data files, listener, lingering
+/// refusals) below the open-file limit when `max_connections` is unset.
+pub(crate) const RESERVE: u64 = 256;
+/// How often refusals are logged, at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Refused connections read to their end (so that the 503 is not lost to a reset),
+/// at most this many at once; past it they are closed at once.
+const LINGERING: usize = 64;
+/// How long a refused connection is read to its end, at most.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Its address holds `max_connections_per_ip` connections.
+    PerIp,
+    /// The server holds `max_connections`.
+    Total,
+}
+
+impl Refusal {
+    /// The whole answer: written at once, before the request is read.
+    fn response(self) -> &'static [u8] {
+        match self {
+            Refusal::PerIp => {
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                  content-length: 51\r\nretry-after: 10\r\nconnection: close\r\n\r\n\
+                  {\"error\":\"too many connections from your address\"}\n"
+            }
+            Refusal::Total => {
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                  content-length: 48\r\nretry-after: 10\r\nconnection: close\r\n\r\n\
+                  {\"error\":\"the server has too many connections\"}\n"
+            }
+        }
+    }
+}
+
+/// The caps of one server and what they count.
+pub(crate) struct Limits {
+    max_total: usize,
+    /// Open connections by client key; `None` when per-address limits are off.
+    per_ip: Option<Arc<PerIp>>,
+    refused_per_ip: Counter,
+    refused_total: Counter,
+    log: RefusalLog,
+    lingering: Arc<Semaphore>,
+}
+
+struct PerIp {
+    cap: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A connection's place under the per-address cap, given back when it is dropped.
+pub(crate) struct Slot {
+    held: Option<(Arc<PerIp>, IpAddr)>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((per_ip, key)) = self.held.take() {
+            let mut open = per_ip.open.lock();
+            if let Some(n) = open.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+impl Limits {
+    /// At most `max_total` connections, and `per_ip` from one address when given.
+    pub(crate) fn new(max_total: usize, per_ip: Option<usize>, metrics: &Metrics) -> Limits {
+        Limits {
+            max_total,
+            per_ip: per_ip.map(|cap| {
+                Arc::new(PerIp {
+                    cap,
+                    open: Mutex::new(HashMap::new()),
+                })
+            }),
+            refused_per_ip: metrics.connections_refused_per_ip.clone(),
+            refused_total: metrics.connections_refused_total.clone(),
+            log: RefusalLog::default(),
+            lingering: Arc::new(Semaphore::new(LINGERING)),
+        }
+    }
+
+    /// Admits a connection from `ip` while `open` connections are open, or says why not.
+    pub(crate) fn admit(&self, ip: IpAddr, open: usize) -> Result<Slot, Refusal> {
+        if open >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        let Some(per_ip) = &self.per_ip else {
+            return Ok(Slot { held: None });
+        };
+        let key = client_key(ip);
+        let mut map = per_ip.open.lock();
+        let n = map.entry(key).or_default();
+        if *n >= per_ip.cap {
+            return Err(Refusal::PerIp);
+        }
+        *n += 1;
+        Ok(Slot {
+            held: Some((per_ip.clone(), key)),
+        })
+    }
+
+    /// Answers a refused connection 503 and closes it; counts and (now and then) logs.
+    pub(crate) fn refuse(&self, tcp: TcpStream, ip: IpAddr, why: Refusal) {
+        match why {
+            Refusal::PerIp => self.refused_per_ip.increment(1),
+            Refusal::Total => self.refused_total.increment(1),
+        }
+        self.log.note(why, ip, self.max_total);
+        // The socket is new: its send buffer takes the whole answer without waiting.
+        let _ = tcp.try_write(why.response());
+        let Ok(permit) = self.lingering.clone().try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut tcp = tcp;
+            // Closing with the request unread would reset the connection, and the client
+            // could lose the answer: end our side, then read what comes, briefly.
+            let _ = tcp.shutdown().await;
+            let mut buf = [0; 1024];
+            let _ = tokio::time::timeout(LINGER, async {
+                let mut left: usize = 64 * 1024;
+                while left > 0 {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
+/// The key a client's connections are counted under: its address, an IPv4 address in
+/// IPv6 form as IPv4, an IPv6 address by its /64 (one subscriber's usual share, which a
+/// client can walk through at will).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Refusals since the last line, logged at most every [`LOG_EVERY`].
+#[derive(Default)]
+struct RefusalLog {
+    per_ip: AtomicU64,
+    total: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl RefusalLog {
+    fn note(&self, why: Refusal, ip: IpAddr, max_total: usize) {
+        match why {
+            Refusal::PerIp => self.per_ip.fetch_add(1, Ordering::Relaxed),
+            Refusal::Total => self.total.fetch_add(1, Ordering::Relaxed),
+        };
+        let Some(mut last) = self.last.try_lock() else {
+            return;
+        };
+        if last.is_some_and(|at| at.elapsed() < LOG_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let per_ip = self.per_ip.swap(0, Ordering::Relaxed);
+        let total = self.total.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            per_ip,
+            total,
+            last_from = %ip,
+            max_connections = max_total,
+            "connections refused (503) since the last such line: `per_ip` over \
+             max_connections_per_ip, `total` over max_connections"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_keyed_by_address_and_ipv6_by_its_64() {
+        let key = |s: &str| client_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+    }
+
+    #[test]
+    fn answers_have_their_length() {
+        for why in [Refusal::PerIp, Refusal::Total] {
+            let text = std::str::from_utf8(why.response()).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("content-length: {}", body.len())), "{text}");
+        }
+    }
+}
