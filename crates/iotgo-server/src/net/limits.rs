@@ -1,7 +1,8 @@
 //! Connection caps: per client address and in all, checked as a connection is accepted.
 //!
 //! A refused connection is still accepted (the cap leaves a reserve of descriptors, so
-//! the server can always accept): it gets a short 503 at once and is closed. Refusals
+//! the server can always accept): it gets a short 503 as soon as its request begins,
+//! and is closed (within [`LINGER`] in any case). Refusals
 //! are counted (`iotgo_connections_refused_total`) and logged at most every
 //! [`LOG_EVERY`], never a line per connection of a flood.
 
@@ -22,11 +23,12 @@ use tokio::sync::Semaphore;
 pub(crate) const RESERVE: u64 = 256;
 /// How often refusals are logged, at most.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// Refused connections read to their end (so that the 503 is not lost to a reset),
-/// at most this many at once; past it they are closed at once.
+/// Refused connections answered at once, at most; past it (a flood) they are closed
+/// without an answer.
 const LINGERING: usize = 64;
-/// How long a refused connection is read to its end, at most.
-const LINGER: Duration = Duration::from_secs(1);
+/// How long a refused connection is kept, at most: for its request to begin, the 503,
+/// and the rest of the request.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    /// The whole answer: written at once, before the request is read.
+    /// The whole answer, whatever the request.
     fn response(self) -> &'static [u8] {
         match self {
             Refusal::PerIp => {
@@ -135,29 +137,34 @@ impl Limits {
             Refusal::Total => self.refused_total.increment(1),
         }
         self.log.note(why, ip, self.max_total);
-        // The socket is new: its send buffer takes the whole answer without waiting.
-        let _ = tcp.try_write(why.response());
         let Ok(permit) = self.lingering.clone().try_acquire_owned() else {
-            return;
+            return; // A flood: closed at once.
         };
         tokio::spawn(async move {
             let _permit = permit;
-            let mut tcp = tcp;
-            // Closing with the request unread would reset the connection, and the client
-            // could lose the answer: end our side, then read what comes, briefly.
-            let _ = tcp.shutdown().await;
-            let mut buf = [0; 1024];
-            let _ = tokio::time::timeout(LINGER, async {
-                let mut left: usize = 64 * 1024;
-                while left > 0 {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => left = left.saturating_sub(n),
-                    }
-                }
-            })
-            .await;
+            let _ = tokio::time::timeout(LINGER, answer(tcp, why)).await;
         });
+    }
+}
+
+/// Answers a refused connection once its request began: an HTTP client takes an answer
+/// that comes before it sent its request for a broken connection, not for a 503. Then
+/// reads on to the end (closing with the request unread would reset the connection, and
+/// the client could lose the answer).
+async fn answer(mut tcp: TcpStream, why: Refusal) {
+    let mut buf = [0; 2048];
+    if !matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {
+        return;
+    }
+    if tcp.write_all(why.response()).await.is_err() || tcp.shutdown().await.is_err() {
+        return;
+    }
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 
