@@ -572,7 +572,10 @@ mod tests {
             )?;
             let c = Config::load(Some(Path::new("iotgo.toml")), &Overrides::default()).unwrap();
             assert!(!c.rate_limits);
-            assert_eq!(format!("{:?}", c.trusted_proxies), "[172.16.0.0/12, 10.1.2.3/32]");
+            assert_eq!(
+                format!("{:?}", c.trusted_proxies),
+                "[172.16.0.0/12, 10.1.2.3/32]"
+            );
             Ok(())
         });
     }

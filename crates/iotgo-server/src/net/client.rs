@@ -19,9 +19,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<ClientIp>().copied().ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("no client address on the request"))
-        })
+        parts
+            .extensions
+            .get::<ClientIp>()
+            .copied()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no client address on the request")))
     }
 }
 
@@ -96,7 +98,10 @@ mod tests {
     fn the_right_most_untrusted_hop_is_the_client() {
         let proxies = ["10.0.0.0/8"];
         // An untrusted peer's header is ignored.
-        assert_eq!(client(&proxies, "203.0.113.1", &["198.51.100.2"]), "203.0.113.1");
+        assert_eq!(
+            client(&proxies, "203.0.113.1", &["198.51.100.2"]),
+            "203.0.113.1"
+        );
         assert_eq!(client(&[], "203.0.113.1", &["198.51.100.2"]), "203.0.113.1");
         // A forged left part is skipped; trusted hops are walked through.
         let xff = ["6.6.6.6, 198.51.100.2, 10.0.0.5"];

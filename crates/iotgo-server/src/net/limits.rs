@@ -232,7 +232,10 @@ mod tests {
         for why in [Refusal::PerIp, Refusal::Total] {
             let text = std::str::from_utf8(why.response()).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
-            assert!(head.contains(&format!("content-length: {}", body.len())), "{text}");
+            assert!(
+                head.contains(&format!("content-length: {}", body.len())),
+                "{text}"
+            );
         }
     }
 }

@@ -49,7 +49,9 @@ impl Http {
     /// The settings of `config`; the cap in all is `max_connections`, else the open-file
     /// limit (raised to its hard limit first) less [`limits::RESERVE`]. Logs them.
     pub(crate) fn new(config: &Config, metrics: &Metrics) -> Http {
-        let max_total = config.max_connections.unwrap_or_else(default_max_connections);
+        let max_total = config
+            .max_connections
+            .unwrap_or_else(default_max_connections);
         let per_ip = config.rate_limits.then_some(config.max_connections_per_ip);
         if config.rate_limits {
             tracing::info!(
@@ -94,7 +96,9 @@ impl Http {
                 Ok(slot) => {
                     let reads = Reads::default();
                     let io = drain.counted(tcp, slot, reads.clone());
-                    let conn = self.clone().connection(io, peer, reads, router.clone(), stop.clone());
+                    let conn =
+                        self.clone()
+                            .connection(io, peer, reads, router.clone(), stop.clone());
                     connections.spawn(conn);
                 }
                 Err(why) => self.limits.refuse(tcp, peer.ip(), why),

@@ -47,7 +47,8 @@ async fn until_closed(tcp: &mut TcpStream, wait: Duration) -> Option<String> {
         }
     })
     .await;
-    end.ok().map(|()| String::from_utf8_lossy(&got).into_owned())
+    end.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
 }
 
 /// One request on `tcp`; the answer's head and body (read until the body is whole).
@@ -113,13 +114,23 @@ async fn a_head_that_does_not_come_whole_in_time_closes_the_connection() {
     let mut mute = connect_from(&app, "127.0.0.1").await;
     let t0 = Instant::now();
 
-    assert_eq!(until_closed(&mut slow, Duration::from_secs(2)).await, Some(String::new()));
-    assert_eq!(until_closed(&mut mute, Duration::from_secs(2)).await, Some(String::new()));
+    assert_eq!(
+        until_closed(&mut slow, Duration::from_secs(2)).await,
+        Some(String::new())
+    );
+    assert_eq!(
+        until_closed(&mut mute, Duration::from_secs(2)).await,
+        Some(String::new())
+    );
     let took = t0.elapsed();
     assert!(took >= Duration::from_millis(250), "{took:?}");
     // A client whose head comes in time is answered.
     let mut fine = connect_from(&app, "127.0.0.1").await;
-    assert!(request(&mut fine, HEALTHZ).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        request(&mut fine, HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
 }
 
 #[tokio::test]
@@ -130,18 +141,30 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     })
     .await;
     let mut tcp = connect_from(&app, "127.0.0.1").await;
-    assert!(request(&mut tcp, HEALTHZ).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        request(&mut tcp, HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
     // Idle longer than the header timeout, shorter than the idle timeout: still open,
     // and the next request (its head sent slowly, within the header timeout) is served.
     tokio::time::sleep(Duration::from_millis(500)).await;
     tcp.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(request(&mut tcp, b"host: t\r\n\r\n").await.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        request(&mut tcp, b"host: t\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
     let t0 = Instant::now();
 
     let end = until_closed(&mut tcp, Duration::from_secs(3)).await;
 
-    assert_eq!(end, Some(String::new()), "closed cleanly, nothing more sent");
+    assert_eq!(
+        end,
+        Some(String::new()),
+        "closed cleanly, nothing more sent"
+    );
     let took = t0.elapsed();
     assert!(took >= Duration::from_millis(900), "{took:?}");
     assert!(took < Duration::from_millis(2000), "{took:?}");
@@ -160,7 +183,10 @@ async fn past_its_per_address_cap_a_client_gets_503_and_others_are_answered() {
     let answer = until_closed(&mut fifth, Duration::from_secs(1)).await;
 
     let answer = answer.expect("answered and closed at once");
-    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
     assert!(answer.contains("\r\nretry-after: 10\r\n"), "{answer}");
     assert!(
         answer.ends_with("\r\n\r\n{\"error\":\"too many connections from your address\"}\n"),
@@ -180,7 +206,10 @@ async fn past_its_per_address_cap_a_client_gets_503_and_others_are_answered() {
         if answer.is_none() {
             break; // kept open: admitted (and answered, keep-alive)
         }
-        assert!(Instant::now() < deadline, "never admitted again: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "never admitted again: {answer:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -198,7 +227,10 @@ async fn past_the_total_cap_every_client_gets_503() {
     let answer = until_closed(&mut other, Duration::from_secs(1)).await;
 
     let answer = answer.expect("answered and closed at once");
-    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
     assert!(
         answer.ends_with("\r\n\r\n{\"error\":\"the server has too many connections\"}\n"),
         "{answer}"
@@ -212,7 +244,10 @@ async fn past_the_total_cap_every_client_gets_503() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     // A refused connection that sends nothing is closed without an answer.
     let mut mute = connect_from(&app, OTHER).await;
-    assert_eq!(until_closed(&mut mute, Duration::from_secs(3)).await, Some(String::new()));
+    assert_eq!(
+        until_closed(&mut mute, Duration::from_secs(3)).await,
+        Some(String::new())
+    );
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(refused(&app, "total").await, "3");
@@ -240,7 +275,11 @@ async fn rate_limits_off_lifts_the_per_address_cap() {
         let served = answers.iter().filter(|a| *a == "HTTP/1.1 200").count();
         let refused = answers.iter().filter(|a| *a == "HTTP/1.1 503").count();
         let expected = if on { (2, 4) } else { (6, 0) };
-        assert_eq!((served, refused), expected, "rate_limits = {on}: {answers:?}");
+        assert_eq!(
+            (served, refused),
+            expected,
+            "rate_limits = {on}: {answers:?}"
+        );
     }
 }
 
@@ -276,11 +315,19 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
     // From the proxy: its header names the client (the right-most untrusted entry).
     let mut proxy = connect_from(&app, "127.0.0.1").await;
     let req = format!("GET /healthz HTTP/1.1\r\nhost: t\r\nx-forwarded-for: {xff}\r\n\r\n");
-    assert!(request(&mut proxy, req.as_bytes()).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        request(&mut proxy, req.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
     // From anyone else the header proves nothing.
     let mut other = connect_from(&app, OTHER).await;
     let req = format!("GET /api/config HTTP/1.1\r\nhost: t\r\nx-forwarded-for: {xff}\r\n\r\n");
-    assert!(request(&mut other, req.as_bytes()).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(
+        request(&mut other, req.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let clients: Vec<(String, String)> = text
@@ -289,7 +336,10 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
         .filter(|l| l["fields"]["message"] == "answered")
         .map(|l| {
             let span = &l["span"];
-            (span["route"].as_str().unwrap().to_owned(), span["client"].as_str().unwrap().to_owned())
+            (
+                span["route"].as_str().unwrap().to_owned(),
+                span["client"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     assert_eq!(
