@@ -9,7 +9,7 @@
 //!    answer instead of reusing the connection.
 //! 2. Once no response went out for [`QUIET`] (clients have stopped), hyper's graceful
 //!    shutdown closes the connections that are idle and lets those with a request in
-//!    flight finish it ([`Drain::idle_closing`], given to `with_graceful_shutdown`).
+//!    flight finish it ([`Drain::idle_closing`], the signal of `net::Http::serve`).
 //!
 //! WebSockets are upgraded out of hyper's hands; `api::ws` closes them (code 1001) and the
 //! hub tracks them until they are gone.
