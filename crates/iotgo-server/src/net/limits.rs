@@ -64,7 +64,7 @@ pub(crate) struct Limits {
     per_ip: Option<Arc<PerIp>>,
     refused_per_ip: Counter,
     refused_total: Counter,
-    log: RefusalLog,
+    log: Arc<RefusalLog>,
     lingering: Arc<Semaphore>,
 }
 
@@ -105,7 +105,7 @@ impl Limits {
             }),
             refused_per_ip: metrics.connections_refused_per_ip.clone(),
             refused_total: metrics.connections_refused_total.clone(),
-            log: RefusalLog::default(),
+            log: Arc::default(),
             lingering: Arc::new(Semaphore::new(LINGERING)),
         }
     }
@@ -181,33 +181,60 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Refusals since the last line, logged at most every [`LOG_EVERY`].
+/// Refusals since the last line, logged at most every [`LOG_EVERY`]; those that came
+/// too soon after a line are logged at the end of its interval.
 #[derive(Default)]
 struct RefusalLog {
     per_ip: AtomicU64,
     total: AtomicU64,
-    last: Mutex<Option<Instant>>,
+    state: Mutex<LogState>,
+}
+
+#[derive(Default)]
+struct LogState {
+    /// When the last line was written.
+    at: Option<Instant>,
+    /// The address refused last.
+    from: Option<IpAddr>,
+    /// A line is due at the end of the interval.
+    due: bool,
 }
 
 impl RefusalLog {
-    fn note(&self, why: Refusal, ip: IpAddr, max_total: usize) {
+    fn note(self: &Arc<Self>, why: Refusal, ip: IpAddr, max_total: usize) {
         match why {
             Refusal::PerIp => self.per_ip.fetch_add(1, Ordering::Relaxed),
             Refusal::Total => self.total.fetch_add(1, Ordering::Relaxed),
         };
-        let Some(mut last) = self.last.try_lock() else {
-            return;
-        };
-        if last.is_some_and(|at| at.elapsed() < LOG_EVERY) {
-            return;
+        let mut state = self.state.lock();
+        state.from = Some(ip);
+        match state.at.map(|at| at.elapsed()) {
+            Some(since) if since < LOG_EVERY => {
+                if !state.due {
+                    state.due = true;
+                    let log = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(LOG_EVERY - since).await;
+                        log.write(&mut log.state.lock(), max_total);
+                    });
+                }
+            }
+            _ => self.write(&mut state, max_total),
         }
-        *last = Some(Instant::now());
+    }
+
+    fn write(&self, state: &mut LogState, max_total: usize) {
+        state.at = Some(Instant::now());
+        state.due = false;
         let per_ip = self.per_ip.swap(0, Ordering::Relaxed);
         let total = self.total.swap(0, Ordering::Relaxed);
+        let Some(last_from) = state.from else {
+            return;
+        };
         tracing::warn!(
             per_ip,
             total,
-            last_from = %ip,
+            %last_from,
             max_connections = max_total,
             "connections refused (503) since the last such line: `per_ip` over \
              max_connections_per_ip, `total` over max_connections"
