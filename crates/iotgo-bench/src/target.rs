@@ -69,6 +69,8 @@ impl Server {
             .env("IOTGO_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("IOTGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("IOTGO_WS_QUEUE_LEN", launch.ws_queue_len.to_string())
+            // Thousands of connections from 127.0.0.x: no per-address caps.
+            .env("IOTGO_RATE_LIMITS", "off")
             .env("RUST_LOG", "info");
         if let Some(url) = &launch.database_url {
             cmd.env("IOTGO_DATABASE_URL", url);

@@ -5,6 +5,7 @@ use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
 use crate::history::{Reader, Recorder};
 use crate::metrics::{Access, Metrics};
+use crate::net::Http;
 use crate::shutdown::Drain;
 use crate::store::Store;
 use crate::{api, metrics, retention, secrets, web};
@@ -12,7 +13,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -119,16 +121,20 @@ impl App {
     ) -> anyhow::Result<()> {
         let drain = Drain::new();
         let router = self.router().layer(drain.layer());
+        let http = Arc::new(Http::new(&self.state.config, &self.state.metrics));
         let retention = tokio::spawn(retention::run(
             self.state.store.clone(),
             self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
         ));
-        let mut server = axum::serve(drain.listener(listener)?, router)
-            .with_graceful_shutdown(drain.clone().idle_closing())
-            .into_future();
+        let mut server = pin!(http.serve(
+            drain.listener(listener),
+            drain.clone(),
+            router,
+            drain.clone().idle_closing(),
+        ));
         tokio::select! {
-            served = &mut server => return Ok(served?),
+            served = server.as_mut() => return Ok(served?),
             () = shutdown => {}
         }
         retention.abort();

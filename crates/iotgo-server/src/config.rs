@@ -7,6 +7,7 @@ use anyhow::Context;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -142,6 +143,31 @@ pub struct Config {
     /// Most commands one WebSocket may have waiting for indie devices' answers; past it
     /// the next is answered 429 at once.
     pub max_pending_commands: usize,
+
+    // --- Connections (docs/security.md, "Connections") ---
+    /// A request head (request line and headers) must arrive whole within this time of
+    /// its first byte, or of the connection being accepted for the first request; else
+    /// the connection is closed (`IOTGO_HTTP_HEADER_TIMEOUT`).
+    #[serde(with = "duration_text")]
+    pub http_header_timeout: Duration,
+    /// An HTTP keep-alive connection that waits this long for its next request is closed
+    /// (`IOTGO_HTTP_IDLE_TIMEOUT`). WebSockets have their own timeouts.
+    #[serde(with = "duration_text")]
+    pub http_idle_timeout: Duration,
+    /// Most open connections (HTTP and WebSocket) in all (`IOTGO_MAX_CONNECTIONS`);
+    /// unset: the open-file limit less a reserve of descriptors for the server itself.
+    pub max_connections: Option<usize>,
+    /// Most open connections from one client address (an IPv6 client: its /64), counted
+    /// on the TCP peer (`IOTGO_MAX_CONNECTIONS_PER_IP`); off with `rate_limits = false`.
+    pub max_connections_per_ip: usize,
+    /// Per-address limits on (`IOTGO_RATE_LIMITS`: true/false, on/off); off only for load
+    /// tests and test suites, with a warning at start.
+    #[serde(deserialize_with = "switch")]
+    pub rate_limits: bool,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the
+    /// client (`IOTGO_TRUSTED_PROXIES`: a list, or addresses separated by commas).
+    #[serde(deserialize_with = "ip_nets")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for Config {
@@ -179,6 +205,12 @@ impl Default for Config {
             max_device_state_bytes: 64 * 1024,
             max_device_state_keys: 256,
             max_pending_commands: 16,
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(75),
+            max_connections: None,
+            max_connections_per_ip: 512,
+            rate_limits: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -197,6 +229,7 @@ const TEXT_KEYS: &[&str] = &[
     "host",
     "metrics",
     "metrics_token",
+    "trusted_proxies",
 ];
 
 /// Values given as command-line flags; they override everything else.
@@ -399,6 +432,58 @@ mod duration_text {
     }
 }
 
+/// A switch: a boolean, or the text true/false, on/off, yes/no, 1/0 (figment reads only
+/// `true` and `false` from the environment as booleans, and the issue's
+/// `IOTGO_RATE_LIMITS=off` must work).
+fn switch<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Num(u8),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Bool(b) => Ok(b),
+        Raw::Num(n) if n <= 1 => Ok(n == 1),
+        Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Ok(true),
+            "false" | "off" | "no" | "0" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected true/false or on/off, got `{t}`"
+            ))),
+        },
+        Raw::Num(n) => Err(serde::de::Error::custom(format!(
+            "expected true/false or on/off, got {n}"
+        ))),
+    }
+}
+
+/// Addresses and CIDR blocks, as a list or as one text with commas; a bare address is
+/// a block of one.
+fn ip_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::List(items) => items,
+        Raw::Text(t) => t.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("not an address or CIDR: `{s}`")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +551,43 @@ mod tests {
             assert!(
                 err.to_string()
                     .starts_with("unknown key `admins[0].hash` in the config file typo.toml")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn rate_limits_off_and_trusted_proxies() {
+        figment::Jail::expect_with(|jail| {
+            let load = || Config::load(None, &Overrides::default());
+            assert!(load().unwrap().rate_limits);
+            for off in ["off", "OFF", "false", "0", "no"] {
+                jail.set_env("IOTGO_RATE_LIMITS", off);
+                assert!(!load().unwrap().rate_limits, "{off}");
+            }
+            jail.set_env("IOTGO_RATE_LIMITS", "on");
+            assert!(load().unwrap().rate_limits);
+            jail.set_env("IOTGO_RATE_LIMITS", "maybe");
+            assert!(load().is_err());
+            jail.set_env("IOTGO_RATE_LIMITS", "true");
+            jail.set_env("IOTGO_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,::1");
+            let proxies = format!("{:?}", load().unwrap().trusted_proxies);
+            assert_eq!(proxies, "[10.0.0.1/32, 192.168.0.0/16, ::1/128]");
+            jail.set_env("IOTGO_TRUSTED_PROXIES", "10.0.0.300");
+            assert!(load().is_err());
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "iotgo.toml",
+                "rate_limits = false\ntrusted_proxies = [\"172.16.0.0/12\", \"10.1.2.3\"]",
+            )?;
+            let c = Config::load(Some(Path::new("iotgo.toml")), &Overrides::default()).unwrap();
+            assert!(!c.rate_limits);
+            assert_eq!(
+                format!("{:?}", c.trusted_proxies),
+                "[172.16.0.0/12, 10.1.2.3/32]"
             );
             Ok(())
         });

@@ -15,6 +15,7 @@ pub mod history;
 pub mod hub;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod retention;
 pub mod secrets;
 pub mod shutdown;

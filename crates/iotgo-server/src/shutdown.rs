@@ -9,11 +9,12 @@
 //!    answer instead of reusing the connection.
 //! 2. Once no response went out for [`QUIET`] (clients have stopped), hyper's graceful
 //!    shutdown closes the connections that are idle and lets those with a request in
-//!    flight finish it ([`Drain::idle_closing`], given to `with_graceful_shutdown`).
+//!    flight finish it ([`Drain::idle_closing`], the signal of `net::Http::serve`).
 //!
 //! WebSockets are upgraded out of hyper's hands; `api::ws` closes them (code 1001) and the
 //! hub tracks them until they are gone.
 
+use crate::net::{Reads, Slot};
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -107,63 +108,58 @@ impl Drain {
         })
     }
 
-    /// Wraps the bound socket: accepted connections are counted and sent without Nagle's
-    /// delay; the socket closes when the drain begins.
-    pub fn listener(self: &Arc<Self>, tcp: TcpListener) -> io::Result<DrainListener> {
-        Ok(DrainListener {
-            addr: tcp.local_addr()?,
+    /// Wraps the bound socket; it closes when the drain begins.
+    pub fn listener(self: &Arc<Self>, tcp: TcpListener) -> DrainListener {
+        DrainListener {
             tcp: Some(tcp),
             drain: self.clone(),
-        })
+        }
+    }
+
+    /// An accepted connection, counted while it is open; it holds `slot` (its place
+    /// under the per-address cap) and counts its reads in `reads`.
+    pub(crate) fn counted(self: &Arc<Self>, io: TcpStream, slot: Slot, reads: Reads) -> Counted {
+        // Device API answers and pushes are small frames: send them at once instead of
+        // letting Nagle hold them for the peer's delayed ACK (40 ms on Linux).
+        let _ = io.set_nodelay(true);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            io,
+            drain: self.clone(),
+            reads,
+            _slot: slot,
+        }
     }
 }
 
 /// The listening socket of a server that may drain.
 pub struct DrainListener {
     tcp: Option<TcpListener>,
-    addr: SocketAddr,
     drain: Arc<Drain>,
 }
 
-impl axum::serve::Listener for DrainListener {
-    type Io = Counted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Counted, SocketAddr) {
+impl DrainListener {
+    /// The next connection; pending forever once the socket closed.
+    pub async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
             let Some(tcp) = self.tcp.as_mut() else {
-                // Closed: axum stops calling once its own shutdown signal fired.
                 return std::future::pending().await;
             };
             if self.drain.is_draining() {
                 // Connections already in the backlog are served (closing the socket
                 // would reset them), then the socket closes: later ones are refused.
                 match TcpListener::accept(tcp).now_or_never() {
-                    Some(Ok((io, addr))) => return self.counted(io, addr),
+                    Some(Ok(conn)) => return conn,
                     _ => self.tcp = None,
                 }
                 continue;
             }
             tokio::select! {
-                (io, addr) = axum::serve::Listener::accept(tcp) => return self.counted(io, addr),
+                // (axum's accept retries errors: after EMFILE it waits a second.)
+                conn = axum::serve::Listener::accept(tcp) => return conn,
                 _ = self.drain.began() => {}
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
-
-impl DrainListener {
-    fn counted(&self, io: TcpStream, addr: SocketAddr) -> (Counted, SocketAddr) {
-        // Device API answers and pushes are small frames: send them at once instead of
-        // letting Nagle hold them for the peer's delayed ACK (40 ms on Linux).
-        let _ = io.set_nodelay(true);
-        self.drain.open.fetch_add(1, Ordering::Relaxed);
-        let drain = self.drain.clone();
-        (Counted { io, drain }, addr)
     }
 }
 
@@ -171,6 +167,8 @@ impl DrainListener {
 pub struct Counted {
     io: TcpStream,
     drain: Arc<Drain>,
+    reads: Reads,
+    _slot: Slot,
 }
 
 impl Drop for Counted {
@@ -185,10 +183,14 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        read
     }
 }
-
 impl AsyncWrite for Counted {
     fn poll_write(
         mut self: Pin<&mut Self>,

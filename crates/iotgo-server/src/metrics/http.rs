@@ -3,6 +3,7 @@
 
 use super::{Access, Metrics};
 use crate::app::AppState;
+use crate::net::ClientIp;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -53,17 +54,19 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
 }
 
-/// Runs a request inside a span (method, route template; the user and deviceid are
+/// Runs a request inside a span (method, route template, client address; the user and deviceid are
 /// recorded by whoever learns them) and counts it with its status and duration. Paths
 /// that match no route (the web app's files and redirects) count as route `other`.
 pub async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("other", |m| m.as_str());
     let method = req.method().clone();
+    let client = req.extensions().get::<ClientIp>().map(|c| c.0);
     let span = tracing::info_span!(
         "request",
         method = %method,
         route = %route,
+        client = client.map(tracing::field::display),
         user = tracing::field::Empty,
         deviceid = tracing::field::Empty,
     );

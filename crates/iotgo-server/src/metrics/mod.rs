@@ -132,6 +132,10 @@ pub struct Metrics {
     pub devices_http: Gauge,
     /// App WebSockets (watching a device or subscribed to a user's devices).
     pub apps_ws: Gauge,
+    /// Connections refused over `max_connections_per_ip`.
+    pub connections_refused_per_ip: Counter,
+    /// Connections refused over `max_connections`.
+    pub connections_refused_total: Counter,
     /// HTTP requests' handles by route template, resolved as requests come, per thread
     /// (no lock when counting).
     http: ThreadLocal<RefCell<HashMap<String, http::RouteHandles>>>,
@@ -180,6 +184,10 @@ impl Metrics {
                 devices_ws: gauge!("iotgo_connected_devices", "transport" => "ws"),
                 devices_http: gauge!("iotgo_connected_devices", "transport" => "http"),
                 apps_ws: gauge!("iotgo_connected_apps", "transport" => "ws"),
+                connections_refused_per_ip: counter!("iotgo_connections_refused_total",
+                    "reason" => "per_ip"),
+                connections_refused_total: counter!("iotgo_connections_refused_total",
+                    "reason" => "total"),
                 http: ThreadLocal::new(),
             })
         });
@@ -288,6 +296,11 @@ fn describe() {
     describe_gauge!(
         "iotgo_db_pool_idle_connections",
         "Idle database connections, by pool"
+    );
+    describe_counter!(
+        "iotgo_connections_refused_total",
+        "Connections answered 503 and closed, by reason: per_ip (max_connections_per_ip) \
+         or total (max_connections)"
     );
 }
 

@@ -103,6 +103,9 @@ pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         data_dir: dir.path().to_path_buf(),
         admin_email: Some(ADMIN_EMAIL.into()),
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+        // Tests open many sockets and log in often from 127.0.0.1, as load tests do; the
+        // tests of the limits turn them on.
+        rate_limits: false,
         ..Config::default()
     };
     let db = match std::env::var("IOTGO_TEST_DATABASE_URL") {

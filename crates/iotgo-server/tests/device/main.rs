@@ -8,6 +8,7 @@ mod crash;
 mod drain;
 mod http;
 mod metrics;
+mod proxy;
 mod robust;
 mod schemas;
 mod support;
