@@ -132,6 +132,14 @@ pub struct Config {
     /// server exits anyway, logging what it cut (`IOTGO_SHUTDOWN_TIMEOUT`).
     #[serde(with = "duration_text")]
     pub shutdown_timeout: Duration,
+    /// Password hashes (Argon2id: 19 MiB and ~30 ms each) computed at once by logins,
+    /// sign-ups and password changes; 0 means one per CPU
+    /// (`IOTGO_PASSWORD_HASH_CONCURRENCY`).
+    pub password_hash_concurrency: usize,
+    /// How long a request waits for a free hashing slot before it is answered 503 with
+    /// `Retry-After` (`IOTGO_PASSWORD_HASH_QUEUE_TIMEOUT`).
+    #[serde(with = "duration_text")]
+    pub password_hash_queue_timeout: Duration,
 }
 
 impl Default for Config {
@@ -166,6 +174,8 @@ impl Default for Config {
             metrics: MetricsMode::Token,
             metrics_token: None,
             shutdown_timeout: Duration::from_secs(10),
+            password_hash_concurrency: 0,
+            password_hash_queue_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -211,12 +221,14 @@ pub fn env_var(key: &str) -> String {
 }
 
 /// Whether `iotgo check-config` masks a key's value: the database URL (its password) and
-/// every key named like a secret, password or token — name a new secret key so.
+/// every key named like a secret, password or token — name a new secret key so — but
+/// the settings of password hashing.
 pub fn is_secret_key(key: &str) -> bool {
     key == "database_url"
         || ["secret", "password", "token"]
             .iter()
             .any(|w| key.contains(w))
+            && !key.starts_with("password_hash_")
 }
 
 /// One layer of values set in code, under a name that its values' metadata keeps.
@@ -474,6 +486,8 @@ mod tests {
             "listen",
             "admin_email",
             "map_tile_url",
+            "password_hash_concurrency",
+            "password_hash_queue_timeout",
         ] {
             assert!(!is_secret_key(k), "{k}");
         }

@@ -99,7 +99,11 @@ async fn login(
         "Email address and password must not be empty!",
     )?;
     let email = email.trim().to_lowercase();
-    if !state.admins.verify(&email, password).await {
+    if !state
+        .admins
+        .verify(&state.passwords, &email, password)
+        .await?
+    {
         return Err(ApiError::business(
             "Email address or password is not correct!",
         ));
