@@ -9,14 +9,16 @@
 //! same cost, so its answer takes as long as a wrong password's and timing cannot tell
 //! which addresses have accounts.
 //!
-//! The hashes run on threads of their own, as many as the bound, not on tokio's blocking
-//! pool: the allocator keeps a freed 19 MiB block in the arena of the thread that used
-//! it, so hashes spread over the pool's many threads left hundreds of MiB resident even
-//! with two at a time (461 MiB after 64 logins); on a fixed set of threads it is one
-//! block per thread.
+//! The hashes run on threads of their own, as many as the bound, each keeping Argon2's
+//! 19 MiB of working memory from one hash to the next ([`Memory`]). Allocated per hash,
+//! the allocator kept freed blocks in each thread's arena: on tokio's blocking pool two
+//! hashes at a time still left 461 MiB resident after 64 logins, and 235 MiB on two
+//! threads of their own; with the memory kept it is one block per thread.
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use parking_lot::Mutex;
+use rand::RngCore;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -42,8 +44,24 @@ pub enum PasswordError {
     Failed(#[from] anyhow::Error),
 }
 
-/// Work for a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for a hashing thread, given that thread's memory.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// Argon2's working memory, kept by a hashing thread from one hash to the next (Argon2
+/// writes every block before it reads it, so nothing of a former hash leaks into the next).
+#[derive(Default)]
+struct Memory(Vec<Block>);
+
+impl Memory {
+    /// The blocks `argon2` needs, grown on first use (or for a hash with a larger cost).
+    fn blocks(&mut self, argon2: &Argon2<'_>) -> &mut [Block] {
+        let n = argon2.params().block_count();
+        if self.0.len() < n {
+            self.0.resize(n, Block::default());
+        }
+        &mut self.0[..n]
+    }
+}
 
 /// The server's password hashing: a bounded number of Argon2 runs at once, on as many
 /// threads of its own, one set per `App` (several servers in one process each have
@@ -71,11 +89,13 @@ impl Passwords {
             std::thread::Builder::new()
                 .name(format!("iotgo-password-{n}"))
                 .spawn(move || {
+                    let mut memory = Memory::default();
                     // Ends when every sender is gone (recv fails).
                     while let Ok(job) = queue.lock().recv() {
                         // A panic drops the job's answer (its caller gets an error) but
                         // leaves the thread serving.
-                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                        let job = AssertUnwindSafe(|| job(&mut memory));
+                        let _ = std::panic::catch_unwind(job);
                     }
                 })?;
         }
@@ -88,7 +108,9 @@ impl Passwords {
 
     /// Hashes `password` into an Argon2id PHC string.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        Ok(self.run(move || hash_now(&password)).await??)
+        Ok(self
+            .run(move |memory| hash_with(memory, &password))
+            .await??)
     }
 
     /// Whether `password` matches the PHC string `hash`; a malformed hash never matches.
@@ -96,7 +118,9 @@ impl Passwords {
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, PasswordError> {
         let known = hash.is_some();
         let (password, hash) = (password.to_owned(), hash.unwrap_or(DUMMY_HASH).to_owned());
-        let matches = self.run(move || verify_now(&password, &hash)).await?;
+        let matches = self
+            .run(move |memory| verify_with(memory, &password, &hash))
+            .await?;
         Ok(known && matches)
     }
 
@@ -105,7 +129,7 @@ impl Passwords {
     /// the bound holds for the memory in use, not just for the requests waiting.
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         let slot = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
             .await
@@ -115,9 +139,9 @@ impl Passwords {
             .map_err(|e| anyhow::anyhow!("password hashing closed: {e}"))?;
         let (answer, done) = oneshot::channel();
         self.jobs
-            .send(Box::new(move || {
+            .send(Box::new(move |memory: &mut Memory| {
                 let _slot = slot;
-                let _ = answer.send(job());
+                let _ = answer.send(job(memory));
             }))
             .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
         let done = done
@@ -130,20 +154,60 @@ impl Passwords {
 /// Hashes a password into an Argon2id PHC string on the blocking pool, outside any bound:
 /// for start-up and the command line only; requests go through [`Passwords::hash`].
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_now(&password)).await?
+    tokio::task::spawn_blocking(move || hash_with(&mut Memory::default(), &password)).await?
 }
 
-fn hash_now(password: &str) -> anyhow::Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+/// An Argon2id PHC string of `password` with [`Argon2::default`]'s parameters and a
+/// random 16-byte salt: what `PasswordHasher::hash_password` makes, in `memory`.
+fn hash_with(memory: &mut Memory, password: &str) -> anyhow::Result<String> {
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("password hashing failed: {e}");
+    let argon2 = Argon2::default();
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            memory.blocks(&argon2),
+        )
+        .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
-fn verify_now(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
+/// Whether `password` matches the Argon2 PHC string `phc` (any variant, version and
+/// parameters it names), computed in `memory`; the comparison is constant-time
+/// (`Output`'s). What `PasswordVerifier::verify_password` does.
+fn verify_with(memory: &mut Memory, password: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = hash.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    let mut out = vec![0u8; expected.len()];
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory.blocks(&argon2))
         .is_ok()
+        && Output::new(&out).is_ok_and(|computed| &computed == expected)
 }
 
 #[cfg(test)]
@@ -171,12 +235,42 @@ mod tests {
     #[test]
     fn the_dummy_hash_has_the_parameters_of_every_hash() {
         let dummy = argon2::PasswordHash::new(DUMMY_HASH).unwrap();
-        let made = hash_now("x").unwrap();
+        let made = hash_with(&mut Memory::default(), "x").unwrap();
         let made = argon2::PasswordHash::new(&made).unwrap();
         assert_eq!(dummy.algorithm, made.algorithm);
         assert_eq!(dummy.version, made.version);
         assert_eq!(dummy.params, made.params);
         assert_eq!(dummy.hash.map(|h| h.len()), made.hash.map(|h| h.len()));
+    }
+
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let mut memory = Memory::default();
+        let ours = hash_with(&mut memory, "pw 1").unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"pw 1", ours.as_str())
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"pw 2", ours.as_str())
+                .is_err()
+        );
+        let theirs = Argon2::default()
+            .hash_password(b"pw 1")
+            .unwrap()
+            .to_string();
+        assert!(verify_with(&mut memory, "pw 1", &theirs));
+        assert!(!verify_with(&mut memory, "pw 2", &theirs));
+        // Other parameters and variants (an imported hash), in the same memory.
+        let params = Params::new(8192, 3, 1, Some(24)).unwrap();
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x10, params);
+        let other = other.hash_password(b"pw 1").unwrap().to_string();
+        assert!(verify_with(&mut memory, "pw 1", &other));
+        assert!(!verify_with(&mut memory, "pw 2", &other));
+        assert!(verify_with(&mut memory, "pw 1", &ours));
     }
 
     #[tokio::test]
