@@ -2,7 +2,9 @@
 
 use super::extract::{JsonBody, QueryMap};
 use super::openapi::UserListQuery;
-use super::openapi::{AdminAuthFailure, BodyFailure, DeviceListQuery, OrError, QueryFailure};
+use super::openapi::{
+    AdminAuthFailure, BodyFailure, DeviceListQuery, HashingBusy, OrError, QueryFailure,
+};
 use super::query::{ListQuery, MAX_PAGE};
 use super::validate::{
     self,
@@ -86,7 +88,7 @@ struct Admin {
 /// Signs an admin in.
 #[utoipa::path(post, path = "/api/admin/login", tag = "admin", request_body = Credentials,
     responses((status = 200, description = "The admin session, or a business error",
-        body = OrError<AdminSession>), BodyFailure))]
+        body = OrError<AdminSession>), BodyFailure, HashingBusy))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,

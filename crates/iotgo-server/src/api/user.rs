@@ -1,7 +1,7 @@
 //! `/api/user/{register,login,password}`: accounts.
 
 use super::extract::JsonBody;
-use super::openapi::{BodyFailure, Empty, OrError, UserAuthFailure};
+use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, UserAuthFailure};
 use super::validate::{
     self,
     Required::{NonBlank, NonEmpty},
@@ -61,7 +61,7 @@ fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
 /// Signs up: makes an account and signs it in.
 #[utoipa::path(post, path = "/api/user/register", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The new session, or a business error",
-        body = OrError<Session>), BodyFailure))]
+        body = OrError<Session>), BodyFailure, HashingBusy))]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -111,7 +111,7 @@ async fn register(
 /// Signs in with an e-mail address and password.
 #[utoipa::path(post, path = "/api/user/login", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The session, or a business error",
-        body = OrError<Session>), BodyFailure))]
+        body = OrError<Session>), BodyFailure, HashingBusy))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -148,7 +148,7 @@ struct PasswordChange {
 #[utoipa::path(post, path = "/api/user/password", tag = "accounts",
     request_body = PasswordChange, security(("user_jwt" = [])),
     responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
-        UserAuthFailure, BodyFailure))]
+        UserAuthFailure, BodyFailure, HashingBusy))]
 async fn password(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,

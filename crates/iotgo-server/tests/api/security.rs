@@ -118,6 +118,17 @@ async fn saturated_hashing_answers_503_with_retry_after_never_500() {
         }
     }
     assert!((1..16).contains(&busy), "{busy} of 16 answered 503");
+    // And the API's document says so, for every path that hashes.
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    for path in [
+        "/api/user/register",
+        "/api/user/login",
+        "/api/user/password",
+        "/api/admin/login",
+    ] {
+        let answer = &doc["paths"][path]["post"]["responses"]["503"];
+        assert!(answer["headers"]["Retry-After"].is_object(), "{path}: {answer}");
+    }
 }
 
 /// The median time of `n` calls of `f`.
