@@ -127,7 +127,10 @@ async fn saturated_hashing_answers_503_with_retry_after_never_500() {
         "/api/admin/login",
     ] {
         let answer = &doc["paths"][path]["post"]["responses"]["503"];
-        assert!(answer["headers"]["Retry-After"].is_object(), "{path}: {answer}");
+        assert!(
+            answer["headers"]["Retry-After"].is_object(),
+            "{path}: {answer}"
+        );
     }
 }
 
