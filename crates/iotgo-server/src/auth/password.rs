@@ -90,8 +90,12 @@ impl Passwords {
                 .name(format!("iotgo-password-{n}"))
                 .spawn(move || {
                     let mut memory = Memory::default();
-                    // Ends when every sender is gone (recv fails).
-                    while let Ok(job) = queue.lock().recv() {
+                    loop {
+                        // The lock is released here, before the job runs (a `while let`
+                        // would hold it through the body: one hash at a time).
+                        let next = queue.lock().recv();
+                        // Ends when every sender is gone.
+                        let Ok(job) = next else { break };
                         // A panic drops the job's answer (its caller gets an error) but
                         // leaves the thread serving.
                         let job = AssertUnwindSafe(|| job(&mut memory));
@@ -271,6 +275,27 @@ mod tests {
         assert!(verify_with(&mut memory, "pw 1", &other));
         assert!(!verify_with(&mut memory, "pw 2", &other));
         assert!(verify_with(&mut memory, "pw 1", &ours));
+    }
+
+    #[tokio::test]
+    async fn the_threads_hash_side_by_side() {
+        // Two slots, two hashes: both must be running at once (a shared lock held
+        // through a job would run them one after the other).
+        let passwords = Arc::new(Passwords::new(2, Duration::from_secs(60)).unwrap());
+        let running = Arc::new(std::sync::Barrier::new(2));
+        let both = (0..2).map(|_| {
+            let running = running.clone();
+            let passwords = passwords.clone();
+            tokio::spawn(async move { passwords.run(move |_| running.wait()).await.unwrap() })
+        });
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::future::join_all(both),
+        );
+        assert!(
+            waited.await.is_ok(),
+            "the second job never ran beside the first"
+        );
     }
 
     #[tokio::test]
