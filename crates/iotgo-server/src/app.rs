@@ -1,6 +1,6 @@
 //! The application: shared state, the router, start-up and serving.
 
-use crate::auth::{Admins, GeneratedAdmin, Jwt};
+use crate::auth::{Admins, GeneratedAdmin, Jwt, Passwords};
 use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
 use crate::history::{Reader, Recorder};
@@ -38,6 +38,8 @@ pub struct AppState {
     pub devices: Arc<DeviceApi>,
     /// This server's metrics (`GET /metrics`).
     pub metrics: Arc<Metrics>,
+    /// Password hashing for requests, a bounded number at once.
+    pub passwords: Arc<Passwords>,
 }
 
 /// A built application, ready to serve.
@@ -51,12 +53,7 @@ pub struct App {
 impl App {
     /// Prepares the data directory, connects and migrates the database, loads secrets.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
+        secrets::private_data_dir(&config)?;
         let store = Store::connect(&config.database_url()).await?;
         let recorder = Recorder::load(store.clone(), config.history_enabled)
             .await
@@ -82,7 +79,12 @@ impl App {
             metrics.clone(),
         )
         .await?;
+        let passwords = Arc::new(Passwords::new(
+            config.password_hash_concurrency,
+            config.password_hash_queue_timeout,
+        )?);
         let state = AppState {
+            passwords,
             history,
             devices,
             metrics,

@@ -168,6 +168,14 @@ pub struct Config {
     /// client (`IOTGO_TRUSTED_PROXIES`: a list, or addresses separated by commas).
     #[serde(deserialize_with = "ip_nets")]
     pub trusted_proxies: Vec<IpNet>,
+    /// Password hashes (Argon2id: 19 MiB and ~30 ms each) computed at once by logins,
+    /// sign-ups and password changes; 0 means one per CPU
+    /// (`IOTGO_PASSWORD_HASH_CONCURRENCY`).
+    pub password_hash_concurrency: usize,
+    /// How long a request waits for a free hashing slot before it is answered 503 with
+    /// `Retry-After` (`IOTGO_PASSWORD_HASH_QUEUE_TIMEOUT`).
+    #[serde(with = "duration_text")]
+    pub password_hash_queue_timeout: Duration,
 }
 
 impl Default for Config {
@@ -211,6 +219,8 @@ impl Default for Config {
             max_connections_per_ip: 512,
             rate_limits: true,
             trusted_proxies: Vec::new(),
+            password_hash_concurrency: 0,
+            password_hash_queue_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -257,12 +267,14 @@ pub fn env_var(key: &str) -> String {
 }
 
 /// Whether `iotgo check-config` masks a key's value: the database URL (its password) and
-/// every key named like a secret, password or token — name a new secret key so.
+/// every key named like a secret, password or token — name a new secret key so — but
+/// the settings of password hashing.
 pub fn is_secret_key(key: &str) -> bool {
     key == "database_url"
         || ["secret", "password", "token"]
             .iter()
             .any(|w| key.contains(w))
+            && !key.starts_with("password_hash_")
 }
 
 /// One layer of values set in code, under a name that its values' metadata keeps.
@@ -609,6 +621,8 @@ mod tests {
             "listen",
             "admin_email",
             "map_tile_url",
+            "password_hash_concurrency",
+            "password_hash_queue_timeout",
         ] {
             assert!(!is_secret_key(k), "{k}");
         }

@@ -2,14 +2,18 @@
 //!
 //! Business failures (wrong password, unknown device, …) answer HTTP 200, as the original
 //! did and as its clients expect; requests that cannot be read answer 4xx; internal
-//! failures are logged with their cause and answered with a generic 500.
+//! failures are logged with their cause and answered with a generic 500; a saturated
+//! server answers 503 with `Retry-After`.
 
+use crate::auth::PasswordError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// The body of every Web API failure: `{"error": "<message>"}`.
@@ -51,6 +55,12 @@ pub enum ApiError {
     /// A failure of ours; the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// The server is saturated (password hashing): HTTP 503, retry after this long.
+    #[error("The server is busy, please try again in a moment.")]
+    Busy {
+        /// Sent as `Retry-After`, in whole seconds.
+        retry_after: Duration,
+    },
 }
 
 impl ApiError {
@@ -69,6 +79,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            // Not logged: under a flood that would be a line per request; the HTTP
+            // metrics count the 503s by route.
+            PasswordError::Busy { retry_after } => ApiError::Busy { retry_after },
+            PasswordError::Failed(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -78,6 +99,16 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Busy { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil() as u64;
+                let mut res = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorBody::json(self.to_string()),
+                )
+                    .into_response();
+                res.headers_mut().insert(RETRY_AFTER, seconds.into());
+                return res;
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 return (

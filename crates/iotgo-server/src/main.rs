@@ -5,11 +5,15 @@ use iotgo_server::App;
 use iotgo_server::cli::{self, Cli, Command};
 use iotgo_server::config::Config;
 use iotgo_server::logging;
-use iotgo_server::store::Backend;
+use iotgo_server::store::{Backend, Store};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every file the binary creates is its owner's only: the data directory, the database
+    // and the files SQLite adds beside it later (WAL, journal), backups, exports.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let result = match cli.command {
@@ -31,7 +35,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("data directory: {}", data_dir.display());
     match state.store.backend() {
         Backend::Sqlite if state.config.database_url.is_none() => {
-            tracing::info!("database: SQLite {}", data_dir.join("iotgo.db").display())
+            tracing::info!(
+                "database: SQLite {}",
+                Store::sqlite_path(&data_dir).display()
+            )
         }
         Backend::Sqlite => tracing::info!("database: SQLite (IOTGO_DATABASE_URL)"),
         Backend::Postgres => tracing::info!("database: PostgreSQL (IOTGO_DATABASE_URL)"),

@@ -1,11 +1,13 @@
-//! Secrets kept in the data directory: generated once, readable by the owner only.
+//! Secrets kept in the data directory: generated once, readable by the owner only; and
+//! the data directory itself (0700) and the SQLite database's files (0600) kept private.
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
+use crate::store::Store;
 use anyhow::Context;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const JWT_SECRET_FILE: &str = "jwt_secret";
 const METRICS_TOKEN_FILE: &str = "metrics_token";
@@ -82,4 +84,64 @@ fn kept(
         path.display()
     );
     Ok(Secret::new(secret))
+}
+
+/// Makes the data directory if missing and keeps it private: the directory 0700 and,
+/// when the database is the default SQLite file, `iotgo.db` and its `-wal`, `-shm` and
+/// `-journal` files 0600 (they hold every apikey, license key and password hash).
+///
+/// An existing install's wider modes are narrowed (group and other bits cleared), each
+/// change logged once at info. The database file is made 0600 before SQLite opens it:
+/// SQLite gives the `-wal` and `-shm` files it creates the main file's mode.
+pub fn private_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    keep_private(dir);
+    if config.database_url.is_some() {
+        return Ok(());
+    }
+    let db = Store::sqlite_path(dir);
+    if !db.exists() {
+        // An empty file is an empty SQLite database.
+        write_private(&db, "")?;
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = db.clone().into_os_string();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if file.exists() {
+            keep_private(&file);
+        }
+    }
+    Ok(())
+}
+
+/// Clears the group and other bits of `path`'s mode, logging a change; a failure (a
+/// directory owned by someone else, say) is logged, and start-up goes on.
+fn keep_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let result = std::fs::metadata(path).and_then(|meta| {
+            let mode = meta.permissions().mode() & 0o7777;
+            let private = mode & !0o077;
+            if private != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
+                tracing::info!(
+                    "{}: mode {mode:04o} -> {private:04o} (readable by the owner only)",
+                    path.display()
+                );
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot make {} private", path.display());
+        }
+    }
 }

@@ -2,7 +2,9 @@
 
 use super::extract::{JsonBody, QueryMap};
 use super::openapi::UserListQuery;
-use super::openapi::{AdminAuthFailure, BodyFailure, DeviceListQuery, OrError, QueryFailure};
+use super::openapi::{
+    AdminAuthFailure, BodyFailure, DeviceListQuery, HashingBusy, OrError, QueryFailure,
+};
 use super::query::{ListQuery, MAX_PAGE};
 use super::validate::{
     self,
@@ -87,7 +89,7 @@ struct Admin {
 /// Signs an admin in.
 #[utoipa::path(post, path = "/api/admin/login", tag = "admin", request_body = Credentials,
     responses((status = 200, description = "The admin session, or a business error",
-        body = OrError<AdminSession>), BodyFailure))]
+        body = OrError<AdminSession>), BodyFailure, HashingBusy))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -100,7 +102,11 @@ async fn login(
         "Email address and password must not be empty!",
     )?;
     let email = email.trim().to_lowercase();
-    if !state.admins.verify(&email, password).await {
+    if !state
+        .admins
+        .verify(&state.passwords, &email, password)
+        .await?
+    {
         return Err(ApiError::business(
             "Email address or password is not correct!",
         ));

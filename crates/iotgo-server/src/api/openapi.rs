@@ -135,6 +135,15 @@ pub enum BodyFailure {
     NotJson(ErrorBody),
 }
 
+/// The answer of a path that hashes a password when hashing is saturated.
+#[derive(IntoResponses)]
+pub enum HashingBusy {
+    /// Every hashing slot stayed taken for `password_hash_queue_timeout`: retry after
+    /// `Retry-After` seconds.
+    #[response(status = 503, headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    Busy(ErrorBody),
+}
+
 /// Failures of the query string.
 #[derive(IntoResponses)]
 pub enum QueryFailure {

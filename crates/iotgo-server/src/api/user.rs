@@ -1,14 +1,14 @@
 //! `/api/user/{register,login,password}`: accounts.
 
 use super::extract::JsonBody;
-use super::openapi::{BodyFailure, Empty, OrError, UserAuthFailure};
+use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, UserAuthFailure};
 use super::validate::{
     self,
     Required::{NonBlank, NonEmpty},
     required,
 };
 use crate::app::AppState;
-use crate::auth::{AuthUser, hash_password, verify_password};
+use crate::auth::AuthUser;
 use crate::captcha;
 use crate::error::ApiError;
 use crate::store::{StoreError, User};
@@ -61,7 +61,7 @@ fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
 /// Signs up: makes an account and signs it in.
 #[utoipa::path(post, path = "/api/user/register", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The new session, or a business error",
-        body = OrError<Session>), BodyFailure))]
+        body = OrError<Session>), BodyFailure, HashingBusy))]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -86,7 +86,7 @@ async fn register(
             }
         }
     }
-    let hash = hash_password(password.to_owned()).await?;
+    let hash = state.passwords.hash(password.to_owned()).await?;
     let apikey = ApiKey::generate();
     let record = match state
         .store
@@ -111,7 +111,7 @@ async fn register(
 /// Signs in with an e-mail address and password.
 #[utoipa::path(post, path = "/api/user/login", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The session, or a business error",
-        body = OrError<Session>), BodyFailure))]
+        body = OrError<Session>), BodyFailure, HashingBusy))]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -122,11 +122,11 @@ async fn login(
         .store
         .users()
         .find_by_email(&email.trim().to_lowercase())
-        .await?
-        .ok_or_else(wrong)?;
-    if !verify_password(password.to_owned(), record.password_hash.clone()).await {
-        return Err(wrong());
-    }
+        .await?;
+    // An unknown address is verified against a dummy hash: it answers no faster.
+    let hash = record.as_ref().map(|r| r.password_hash.as_str());
+    let verified = state.passwords.verify(password, hash).await?;
+    let record = record.filter(|_| verified).ok_or_else(wrong)?;
     let jwt = state.jwt.issue_user(&record.user, record.token_version)?;
     Ok(Json(Session {
         jwt,
@@ -148,7 +148,7 @@ struct PasswordChange {
 #[utoipa::path(post, path = "/api/user/password", tag = "accounts",
     request_body = PasswordChange, security(("user_jwt" = [])),
     responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
-        UserAuthFailure, BodyFailure))]
+        UserAuthFailure, BodyFailure, HashingBusy))]
 async fn password(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
@@ -162,10 +162,10 @@ async fn password(
         "Old password and new password must not be empty!",
     )?;
     validate::new_password(new)?;
-    if !verify_password(old.to_owned(), me.password_hash.clone()).await {
+    if !state.passwords.verify(old, Some(&me.password_hash)).await? {
         return Err(ApiError::business("Old password is not correct!"));
     }
-    let hash = hash_password(new.to_owned()).await?;
+    let hash = state.passwords.hash(new.to_owned()).await?;
     state
         .store
         .users()

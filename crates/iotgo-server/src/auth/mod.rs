@@ -8,4 +8,4 @@ mod password;
 pub use admins::{Admins, GeneratedAdmin};
 pub use extract::{AuthAdmin, AuthUser, TokenRefused, signed_in_user};
 pub use jwt::{Claims, Jwt};
-pub use password::{hash_password, verify_password};
+pub use password::{PasswordError, Passwords, hash_password};

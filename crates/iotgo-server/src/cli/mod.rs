@@ -156,12 +156,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_url.is_none() {
         // The default SQLite file lives in the data directory; make it as `serve` would.
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
+        crate::secrets::private_data_dir(config)?;
     }
     Store::connect(&config.database_url()).await
 }

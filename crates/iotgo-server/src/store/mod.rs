@@ -31,7 +31,7 @@ pub use users::Users;
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which database a [`Store`] talks to.
@@ -105,9 +105,17 @@ impl Store {
         Ok(store)
     }
 
+    /// The default SQLite database's file inside `data_dir`.
+    pub fn sqlite_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("iotgo.db")
+    }
+
     /// The URL of the default SQLite database inside `data_dir`.
     pub fn sqlite_url(data_dir: &Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("iotgo.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            Self::sqlite_path(data_dir).display()
+        )
     }
 
     async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {

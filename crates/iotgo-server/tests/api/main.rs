@@ -6,5 +6,9 @@ mod devices;
 mod helpers;
 mod metrics;
 mod openapi;
+mod security;
 mod server;
+#[allow(dead_code, unused_imports)] // the real binary's start-up, shared with the Device API tests
+#[path = "../device/support.rs"]
+mod support;
 mod users;
