@@ -369,7 +369,8 @@ impl Store {
                     .params
                     .then(|| {
                         let state = cache.get(*id)?;
-                        let text = serde_json::to_string(&state.params).ok()?;
+                        let text = serde_json::to_string(&state.params)
+                            .expect("a map of JSON values always serialises");
                         // The length the bounds were checked against is the one written.
                         debug_assert_eq!(text.len(), state.bytes());
                         Some(text)
