@@ -4,6 +4,7 @@ use crate::auth::{Admins, GeneratedAdmin, Jwt, Passwords};
 use crate::config::{Config, MetricsMode};
 use crate::device::DeviceApi;
 use crate::history::{Reader, Recorder};
+use crate::mail::Mail;
 use crate::metrics::{Access, Metrics};
 use crate::net::Http;
 use crate::shutdown::Drain;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Password hashing for requests, a bounded number at once.
     pub passwords: Arc<Passwords>,
+    /// Outgoing mail: verification, password reset, e-mail change.
+    pub mail: Arc<Mail>,
 }
 
 /// A built application, ready to serve.
@@ -83,7 +86,9 @@ impl App {
             config.password_hash_concurrency,
             config.password_hash_queue_timeout,
         )?);
+        let mail = Arc::new(Mail::start(&config, store.clone(), metrics.clone())?);
         let state = AppState {
+            mail,
             passwords,
             history,
             devices,

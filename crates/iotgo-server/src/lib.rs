@@ -14,6 +14,7 @@ pub mod error;
 pub mod history;
 pub mod hub;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod net;
 pub mod retention;

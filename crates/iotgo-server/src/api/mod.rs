@@ -1,6 +1,7 @@
 //! The Web API: one router per area, merged here, plus health, public settings and the
 //! device type registry.
 
+mod account;
 mod admin;
 mod device_http;
 mod devices;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
 fn web_api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(user::routes())
+        .merge(account::routes())
         .merge(devices::routes())
         .merge(history::routes())
         .merge(admin::routes())

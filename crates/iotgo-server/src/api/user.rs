@@ -1,5 +1,6 @@
 //! `/api/user/{register,login,password}`: accounts.
 
+use super::account;
 use super::extract::JsonBody;
 use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, UserAuthFailure};
 use super::validate::{
@@ -8,7 +9,7 @@ use super::validate::{
     required,
 };
 use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::auth::SignedInUser;
 use crate::captcha;
 use crate::error::ApiError;
 use crate::store::{StoreError, User};
@@ -41,11 +42,11 @@ struct Credentials {
 
 /// `{jwt, user}`, the answer of register and login.
 #[derive(Serialize, ToSchema)]
-struct Session {
+pub(super) struct Session {
     /// The login token for `Authorization: Bearer`.
-    jwt: String,
+    pub(super) jwt: String,
     /// The signed-in user.
-    user: User,
+    pub(super) user: User,
 }
 
 fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
@@ -91,7 +92,12 @@ async fn register(
     let record = match state
         .store
         .users()
-        .create(&email, apikey.as_str(), &hash)
+        .create(
+            &email,
+            apikey.as_str(),
+            &hash,
+            !state.config.email_verification,
+        )
         .await
     {
         Err(StoreError::Conflict) => {
@@ -101,7 +107,8 @@ async fn register(
         }
         other => other?,
     };
-    let jwt = state.jwt.issue_user(&record.user, record.token_version)?;
+    account::welcome(&state, &record).await;
+    let jwt = account::issue_jwt(&state, &record)?;
     Ok(Json(Session {
         jwt,
         user: record.user,
@@ -127,7 +134,7 @@ async fn login(
     let hash = record.as_ref().map(|r| r.password_hash.as_str());
     let verified = state.passwords.verify(password, hash).await?;
     let record = record.filter(|_| verified).ok_or_else(wrong)?;
-    let jwt = state.jwt.issue_user(&record.user, record.token_version)?;
+    let jwt = account::issue_jwt(&state, &record)?;
     Ok(Json(Session {
         jwt,
         user: record.user,
@@ -151,7 +158,7 @@ struct PasswordChange {
         UserAuthFailure, BodyFailure, HashingBusy))]
 async fn password(
     State(state): State<AppState>,
-    AuthUser(me): AuthUser,
+    SignedInUser(me): SignedInUser,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<Empty>, ApiError> {
     let [old, new] = required(

@@ -10,8 +10,14 @@ use axum::http::request::Parts;
 
 use super::{Claims, Jwt};
 
-/// The signed-in user of a user path.
+/// The signed-in user of a user path. While `email_verification` is on, an account
+/// that has not verified its address is refused (403): it may sign in and use the
+/// account routes that take a [`SignedInUser`], not its devices.
 pub struct AuthUser(pub UserRecord);
+
+/// The signed-in user of an account path, verified or not (password and e-mail change,
+/// re-sending the verification mail).
+pub struct SignedInUser(pub UserRecord);
 
 /// The signed-in admin of an admin path (their e-mail address).
 pub struct AuthAdmin(pub String);
@@ -71,8 +77,22 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SignedInUser(user) = SignedInUser::from_request_parts(parts, state).await?;
+        if state.config.email_verification && !user.email_verified {
+            return Err(ApiError::Forbidden(
+                "Please verify your e-mail address first: open the link we mailed you.",
+            ));
+        }
+        Ok(AuthUser(user))
+    }
+}
+
+impl FromRequestParts<AppState> for SignedInUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match signed_in_user(&state.jwt, &state.store, bearer(parts)?).await {
-            Ok(user) => Ok(AuthUser(user)),
+            Ok(user) => Ok(SignedInUser(user)),
             Err(TokenRefused::Invalid) => Err(ApiError::Unauthorized("Invalid or expired token")),
             Err(TokenRefused::Admin) => {
                 Err(ApiError::Forbidden("Admin tokens cannot use user paths"))

@@ -1,7 +1,8 @@
 //! JSON Web Tokens (HS256) for users and admins.
 //!
 //! The payload keeps the original's fields (`email`, `apikey`, `createdAt`, and
-//! `isActivated: true`, which the original web app reads in the browser) and adds an
+//! `isActivated`, which the original web app reads in the browser: true unless e-mail
+//! verification is on and the address is not verified yet) and adds an
 //! expiry, a role and a token version: a user's password change bumps the version, and
 //! tokens carrying an older one are refused.
 
@@ -25,7 +26,8 @@ pub struct Claims {
     /// Sign-up time (users only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    /// Always true: accounts need no e-mail activation here.
+    /// Whether the account may use devices: false only while e-mail verification is on
+    /// and the address is not verified (always true for admins).
     pub is_activated: bool,
     /// Admin role.
     #[serde(default)]
@@ -72,14 +74,15 @@ impl Jwt {
         )?)
     }
 
-    /// A token for `user` at token version `ver`.
-    pub fn issue_user(&self, user: &User, ver: i64) -> anyhow::Result<String> {
+    /// A token for `user` at token version `ver`, saying whether the account is
+    /// `activated` (see [`Claims::is_activated`]).
+    pub fn issue_user(&self, user: &User, ver: i64, activated: bool) -> anyhow::Result<String> {
         self.sign(Claims {
             sub: user.apikey.clone(),
             email: user.email.clone(),
             apikey: Some(user.apikey.clone()),
             created_at: Some(user.created_at.iso()),
-            is_activated: true,
+            is_activated: activated,
             is_admin: false,
             ver,
             iat: 0,
@@ -126,7 +129,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_foreign_keys_fail() {
         let jwt = Jwt::new(&Secret::new("one"), Duration::from_secs(60));
-        let token = jwt.issue_user(&user(), 3).unwrap();
+        let token = jwt.issue_user(&user(), 3, true).unwrap();
         let c = jwt.verify(&token).unwrap();
         assert_eq!(
             (c.sub.as_str(), c.ver, c.is_admin, c.is_activated),

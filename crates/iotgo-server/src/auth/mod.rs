@@ -6,6 +6,6 @@ mod jwt;
 mod password;
 
 pub use admins::{Admins, GeneratedAdmin};
-pub use extract::{AuthAdmin, AuthUser, TokenRefused, signed_in_user};
+pub use extract::{AuthAdmin, AuthUser, SignedInUser, TokenRefused, signed_in_user};
 pub use jwt::{Claims, Jwt};
 pub use password::{PasswordError, Passwords, hash_password};

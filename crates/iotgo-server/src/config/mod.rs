@@ -179,6 +179,24 @@ pub struct Config {
     /// `Retry-After` (`IOTGO_PASSWORD_HASH_QUEUE_TIMEOUT`).
     #[serde(with = "duration_text")]
     pub password_hash_queue_timeout: Duration,
+
+    // --- E-mail (docs/security.md, "E-mail"; docs/operations.md, "Sending e-mail") ---
+    /// The SMTP server that sends the mails (`IOTGO_SMTP_URL`): `smtp://user:pass@host:587`
+    /// (STARTTLS, required), `smtps://user:pass@host:465` (TLS from the first byte), or
+    /// `smtp://host:25?tls=none` (no TLS: a relay on this machine or network). Unset: no
+    /// mail is sent, and the routes that need mail answer that it is unavailable.
+    pub smtp_url: Option<Secret>,
+    /// The sender of the mails (`IOTGO_SMTP_FROM`), e.g. `IoTgo <iotgo@example.com>`;
+    /// needed with `smtp_url`.
+    pub smtp_from: Option<String>,
+    /// The address where people reach this server's web app (`IOTGO_PUBLIC_URL`), e.g.
+    /// `https://iot.example.com`: the links in mails start with it. Needed with
+    /// `smtp_url` (a link built from a request's `Host` header could point anywhere).
+    pub public_url: Option<String>,
+    /// Whether a new account must follow a mailed link before it may use devices
+    /// (`IOTGO_EMAIL_VERIFICATION`); needs `smtp_url`.
+    #[serde(deserialize_with = "switch")]
+    pub email_verification: bool,
 }
 
 impl Default for Config {
@@ -224,6 +242,10 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             password_hash_concurrency: 0,
             password_hash_queue_timeout: Duration::from_secs(5),
+            smtp_url: None,
+            smtp_from: None,
+            public_url: None,
+            email_verification: false,
         }
     }
 }
@@ -243,6 +265,9 @@ const TEXT_KEYS: &[&str] = &[
     "metrics",
     "metrics_token",
     "trusted_proxies",
+    "smtp_url",
+    "smtp_from",
+    "public_url",
 ];
 
 /// Values given as command-line flags; they override everything else.
@@ -271,9 +296,10 @@ pub fn env_var(key: &str) -> String {
 
 /// Whether `iotgo check-config` masks a key's value: the database URL (its password) and
 /// every key named like a secret, password or token — name a new secret key so — but
-/// the settings of password hashing.
+/// the settings of password hashing; and the SMTP URL (its password).
 pub fn is_secret_key(key: &str) -> bool {
     key == "database_url"
+        || key == "smtp_url"
         || ["secret", "password", "token"]
             .iter()
             .any(|w| key.contains(w))

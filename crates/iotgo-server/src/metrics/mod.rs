@@ -136,6 +136,14 @@ pub struct Metrics {
     pub connections_refused_per_ip: Counter,
     /// Connections refused over `max_connections`.
     pub connections_refused_total: Counter,
+    /// Mails handed to the SMTP server.
+    pub mails_sent: Counter,
+    /// Mails the SMTP server refused or that could not be sent (logged).
+    pub mails_failed: Counter,
+    /// Mails not sent because the account or address had enough of them already.
+    pub mails_throttled: Counter,
+    /// Mails dropped because the mail queue was full.
+    pub mails_dropped: Counter,
     /// HTTP requests' handles by route template, resolved as requests come, per thread
     /// (no lock when counting).
     http: ThreadLocal<RefCell<HashMap<String, http::RouteHandles>>>,
@@ -188,6 +196,10 @@ impl Metrics {
                     "reason" => "per_ip"),
                 connections_refused_total: counter!("iotgo_connections_refused_total",
                     "reason" => "total"),
+                mails_sent: counter!("iotgo_mails_total", "result" => "sent"),
+                mails_failed: counter!("iotgo_mails_total", "result" => "failed"),
+                mails_throttled: counter!("iotgo_mails_total", "result" => "throttled"),
+                mails_dropped: counter!("iotgo_mails_total", "result" => "dropped"),
                 http: ThreadLocal::new(),
             })
         });
@@ -229,6 +241,11 @@ impl Metrics {
 
 /// The HELP and unit of every metric.
 fn describe() {
+    describe_counter!(
+        "iotgo_mails_total",
+        "Mails by result: sent, failed (logged), throttled (per account or address), \
+         dropped (queue full)"
+    );
     describe_counter!(
         "iotgo_device_requests_total",
         "Device API requests (HTTP and WebSocket) by action and result code"

@@ -9,6 +9,7 @@
 //! (no `SQLITE_BUSY` between our own writers) while reads use several.
 
 mod devices;
+mod email_tokens;
 mod filter;
 mod history;
 mod licenses;
@@ -20,6 +21,7 @@ mod users;
 pub(crate) mod testing;
 
 pub use devices::{ClaimError, Devices};
+pub use email_tokens::{EmailTokens, Redeemed, TokenKind};
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub(crate) use history::{ChunkSpan, Chunks};
 pub use history::{HistoryRow, RawPoint, history_rows};
@@ -172,6 +174,11 @@ impl Store {
             read: &self.read,
             write: &self.write,
         }
+    }
+
+    /// The `email_tokens` table (and the `users` columns its tokens change).
+    pub fn email_tokens(&self) -> EmailTokens<'_> {
+        EmailTokens { write: &self.write }
     }
 
     /// The `devices` table.

@@ -65,6 +65,9 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Bumped on every password change; JWTs carry it.
     pub token_version: i64,
+    /// Whether the address is verified (always true unless `email_verification` is on
+    /// and the account has not followed its link yet).
+    pub email_verified: bool,
 }
 
 /// A device as clients see it.

@@ -7,12 +7,13 @@ use sqlx::AnyPool;
 /// The columns of a [`UserRow`], spliced into the `SELECT`s below at compile time.
 macro_rules! select_user {
     () => {
-        "SELECT apikey, email, password_hash, token_version, created_at FROM users"
+        "SELECT apikey, email, password_hash, token_version, created_at, email_verified FROM users"
     };
 }
 
-const INSERT: &str = "INSERT INTO users (apikey, email, password_hash, token_version, created_at) \
-                      VALUES ($1, $2, $3, 0, $4)";
+const INSERT: &str = "INSERT INTO users \
+                      (apikey, email, password_hash, token_version, created_at, email_verified) \
+                      VALUES ($1, $2, $3, 0, $4, $5)";
 const BY_EMAIL: &str = concat!(select_user!(), " WHERE email = $1");
 const BY_APIKEY: &str = concat!(select_user!(), " WHERE apikey = $1");
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
@@ -30,6 +31,7 @@ struct UserRow {
     password_hash: String,
     token_version: i64,
     created_at: i64,
+    email_verified: i64,
 }
 
 impl From<UserRow> for UserRecord {
@@ -42,6 +44,7 @@ impl From<UserRow> for UserRecord {
             },
             password_hash: r.password_hash,
             token_version: r.token_version,
+            email_verified: r.email_verified != 0,
         }
     }
 }
@@ -55,11 +58,13 @@ pub struct Users<'a> {
 
 impl Users<'_> {
     /// Creates a user; [`StoreError::Conflict`] when the e-mail address is taken.
+    /// `email_verified` is false only for a sign-up that must verify its address.
     pub async fn create(
         &self,
         email: &str,
         apikey: &str,
         password_hash: &str,
+        email_verified: bool,
     ) -> StoreResult<UserRecord> {
         let now = Millis::now();
         sqlx::query(INSERT)
@@ -67,6 +72,7 @@ impl Users<'_> {
             .bind(email)
             .bind(password_hash)
             .bind(now.0)
+            .bind(i64::from(email_verified))
             .execute(self.write)
             .await
             .map_err(StoreError::from_db)?;
@@ -78,6 +84,7 @@ impl Users<'_> {
             },
             password_hash: password_hash.to_owned(),
             token_version: 0,
+            email_verified,
         })
     }
 
