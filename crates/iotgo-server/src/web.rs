@@ -3,7 +3,7 @@
 //! `web/dist` (built by `npm run build` in `web/`) is compiled into release binaries, so
 //! `iotgo serve` needs no other files; debug builds read it from disk. `/`, `/admin` and
 //! `/admin/…` answer the app's `index.html`; files of the build are served with their
-//! type; other paths redirect to the single-page app as `/?path=…`, as the original did,
+//! type; other paths redirect to the single-page app as `/?path=…` (with their query), as the original did,
 //! so that a bookmarked deep link lands in the app, which routes it. A binary built
 //! without the web app answers a short page that says how to build it.
 
@@ -75,6 +75,8 @@ async fn fallback(method: Method, OriginalUri(uri): OriginalUri) -> Response {
         )
             .into_response();
     }
-    let query = serde_urlencoded::to_string([("path", uri.path())]).unwrap_or_default();
+    // The query goes along: the links in mails carry their token in it.
+    let wanted = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let query = serde_urlencoded::to_string([("path", wanted)]).unwrap_or_default();
     Redirect::to(&format!("/?{query}")).into_response()
 }

@@ -48,11 +48,9 @@ pub(super) fn activated(state: &AppState, record: &UserRecord) -> bool {
 
 /// A JWT for `record`.
 pub(super) fn issue_jwt(state: &AppState, record: &UserRecord) -> Result<String, ApiError> {
-    Ok(state.jwt.issue_user(
-        &record.user,
-        record.token_version,
-        activated(state, record),
-    )?)
+    Ok(state
+        .jwt
+        .issue_user(&record.user, record.token_version, activated(state, record))?)
 }
 
 /// After a sign-up: mails the verification link when verification is on. A failure is
@@ -76,7 +74,10 @@ struct LinkToken {
 impl LinkToken {
     /// The hash the database keys the token by.
     fn hash(&self) -> Result<String, ApiError> {
-        let [token] = required([NonBlank(self.token.as_deref())], "Token must not be empty!")?;
+        let [token] = required(
+            [NonBlank(self.token.as_deref())],
+            "Token must not be empty!",
+        )?;
         Ok(token_hash(token.trim()))
     }
 }
@@ -229,7 +230,11 @@ async fn change(
     if !state.mail.enabled() {
         return Err(NO_MAIL);
     }
-    if !state.passwords.verify(password, Some(&me.password_hash)).await? {
+    if !state
+        .passwords
+        .verify(password, Some(&me.password_hash))
+        .await?
+    {
         return Err(ApiError::business("Password is not correct!"));
     }
     if email == me.user.email {

@@ -102,7 +102,11 @@ pub(super) async fn run(command: UserCommand, args: &ConfigArgs) -> anyhow::Resu
             let store = open_store(&config).await?;
             let hash = hash_password(password).await?;
             let apikey = ApiKey::generate();
-            match store.users().create(&email, apikey.as_str(), &hash, true).await {
+            match store
+                .users()
+                .create(&email, apikey.as_str(), &hash, true)
+                .await
+            {
                 Err(StoreError::Conflict) => anyhow::bail!("a user with e-mail {email} exists"),
                 other => other?,
             };

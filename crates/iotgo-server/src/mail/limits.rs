@@ -69,7 +69,10 @@ mod tests {
         assert!(!limits.allow(&["addr:a@x.y"], t0 + Duration::from_secs(30)));
         assert!(limits.allow(&["acct:b", "addr:b@x.y"], t0 + Duration::from_secs(30)));
         for minute in 1..5 {
-            assert!(limits.allow(&["acct:a", "addr:a@x.y"], at(minute)), "{minute}");
+            assert!(
+                limits.allow(&["acct:a", "addr:a@x.y"], at(minute)),
+                "{minute}"
+            );
         }
         // Five in the hour: the sixth waits until the first is an hour old.
         assert!(!limits.allow(&["acct:a", "addr:a@x.y"], at(30)));

@@ -48,8 +48,8 @@ pub struct SmtpTarget {
 impl SmtpTarget {
     /// Parses `smtp_url`. Errors never quote the URL (it may hold a password).
     pub fn parse(url: &Secret) -> anyhow::Result<SmtpTarget> {
-        let url = Url::parse(url.expose())
-            .map_err(|e| anyhow::anyhow!("smtp_url is not a URL ({e})"))?;
+        let url =
+            Url::parse(url.expose()).map_err(|e| anyhow::anyhow!("smtp_url is not a URL ({e})"))?;
         let tls = url
             .query_pairs()
             .find(|(k, _)| k == "tls")
@@ -83,19 +83,14 @@ impl SmtpTarget {
                 .map_err(|_| anyhow::anyhow!("smtp_url: the user or password is not UTF-8"))
         };
         let credentials = match url.password() {
-            Some(password) => Some(Credentials::new(
-                decode(url.username())?,
-                decode(password)?,
-            )),
+            Some(password) => Some(Credentials::new(decode(url.username())?, decode(password)?)),
             None if !url.username().is_empty() => {
                 anyhow::bail!("smtp_url names a user without a password")
             }
             None => None,
         };
-        let loopback = host == "localhost"
-            || host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if security == Security::None && credentials.is_some() && !loopback {
             anyhow::bail!(
                 "smtp_url: a password with tls=none would cross the network in clear; \
@@ -150,7 +145,10 @@ mod tests {
         assert_eq!((t.security, t.port), (Security::None, 2525));
         assert_eq!(t.host, "127.0.0.1");
         let t = parse("smtp://u:p@[::1]?tls=none").unwrap();
-        assert_eq!((t.security, t.port, t.host.as_str()), (Security::None, 25, "::1"));
+        assert_eq!(
+            (t.security, t.port, t.host.as_str()),
+            (Security::None, 25, "::1")
+        );
     }
 
     #[test]
@@ -163,7 +161,10 @@ mod tests {
             "smtp://:hunter2@",
             "not a url hunter2",
         ] {
-            let e = parse(url).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            let e = parse(url)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
             assert!(!e.is_empty(), "{url} was accepted");
             assert!(!e.contains("hunter2"), "{e}");
         }

@@ -19,7 +19,7 @@ pub(crate) async fn store_with_devices(
         .expect("a fresh store");
     store
         .users()
-        .create("o@example.com", OWNER, "x")
+        .create("o@example.com", OWNER, "x", true)
         .await
         .expect("a user");
     let ty = DeviceType::parse(ty).expect("a known device type");
