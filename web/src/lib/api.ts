@@ -89,6 +89,8 @@ export interface PublicConfig {
   captchaRequired: boolean;
   /** Map tile URL template (`{z}/{x}/{y}`), OpenStreetMap's by default. */
   mapTileUrl: string;
+  /** Whether the server sends mail (password reset and e-mail change links). */
+  mailEnabled: boolean;
 }
 
 let config: Promise<PublicConfig> | null = null;

@@ -49,3 +49,18 @@ export const adminApi = createClient({
   token: () => adminSession.current?.jwt ?? null,
   onUnauthorized: () => adminSession.clear(expired),
 });
+
+/**
+ * Whether a user token says `isActivated` (false only while the server asks for e-mail
+ * verification and the address is not verified yet). Read from the token's payload, as the
+ * original web app did.
+ */
+export function isActivated(jwt: string): boolean {
+  try {
+    const part = (jwt.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part)) as { isActivated?: unknown };
+    return claims.isActivated !== false;
+  } catch {
+    return true;
+  }
+}

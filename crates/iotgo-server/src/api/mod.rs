@@ -88,6 +88,8 @@ struct PublicConfig {
     captcha_required: bool,
     /// Map tile URL template (`{z}/{x}/{y}`) for GPS devices.
     map_tile_url: String,
+    /// Whether the server sends mail (password reset and e-mail change links).
+    mail_enabled: bool,
 }
 
 /// What a web or mobile app needs to know before anyone signs in.
@@ -99,6 +101,7 @@ async fn public_config(State(state): State<AppState>) -> Json<PublicConfig> {
         recaptcha_site_key: state.config.recaptcha_site_key.clone(),
         captcha_required: state.config.recaptcha_secret.is_some(),
         map_tile_url: state.config.map_tile_url.clone(),
+        mail_enabled: state.mail.enabled(),
     })
 }
 

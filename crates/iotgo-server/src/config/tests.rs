@@ -115,6 +115,7 @@ fn secret_keys() {
         "admin_password",
         "recaptcha_secret",
         "metrics_token",
+        "smtp_url",
     ] {
         assert!(is_secret_key(k), "{k}");
     }
@@ -125,6 +126,8 @@ fn secret_keys() {
         "map_tile_url",
         "password_hash_concurrency",
         "password_hash_queue_timeout",
+        "smtp_from",
+        "public_url",
     ] {
         assert!(!is_secret_key(k), "{k}");
     }

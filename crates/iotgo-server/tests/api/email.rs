@@ -141,6 +141,8 @@ async fn a_resent_verification_link_replaces_the_first() {
 #[tokio::test]
 async fn sign_up_without_verification_is_activated_and_mails_nothing() {
     let (app, sink) = mail_app(|_| {}).await;
+    let (_, config) = app.get("/api/config", None).await;
+    assert_eq!(config["mailEnabled"], true);
 
     let (jwt, _) = app.register("plain@example.com").await;
 
@@ -362,6 +364,8 @@ async fn without_smtp_the_mail_routes_say_so() {
         .await;
     assert_eq!(body, no_mail);
     assert_eq!(claims(&jwt)["isActivated"], true);
+    let (_, config) = app.get("/api/config", None).await;
+    assert_eq!(config["mailEnabled"], false);
 }
 
 #[tokio::test]
