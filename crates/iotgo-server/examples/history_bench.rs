@@ -95,7 +95,7 @@ async fn devices(store: &Store) -> anyhow::Result<Vec<String>> {
     let apikey = "00000000-0000-4000-8000-000000000001";
     store
         .users()
-        .create("bench@example.com", apikey, "x")
+        .create("bench@example.com", apikey, "x", true)
         .await?;
     let mut ids = Vec::with_capacity(DEVICES);
     for _ in 0..DEVICES {

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let apikey = "00000000-0000-4000-8000-000000000001";
     store
         .users()
-        .create("cost@example.com", apikey, "x")
+        .create("cost@example.com", apikey, "x", true)
         .await?;
     let mut fleets = Vec::new();
     for ty in ["00", "03"] {

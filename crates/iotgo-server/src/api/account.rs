@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::auth::SignedInUser;
 use crate::error::ApiError;
 use crate::mail::token_hash;
-use crate::store::{StoreError, UserRecord};
+use crate::store::{StoreError, TokenKind, UserRecord};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
@@ -188,6 +188,15 @@ async fn reset(
         token: body.token.clone(),
     }
     .hash()?;
+    // A made-up token costs no password hash; the redemption below checks it again.
+    if !state
+        .store
+        .email_tokens()
+        .is_live(TokenKind::Reset, &hash)
+        .await?
+    {
+        return Err(BAD_LINK);
+    }
     let password_hash = state.passwords.hash(password.to_owned()).await?;
     let redeemed = state
         .store

@@ -49,6 +49,9 @@ const RESET_PASSWORD: &str = "UPDATE users SET password_hash = $1, email_verifie
 const OLD_EMAIL: &str = "SELECT email FROM users WHERE apikey = $1";
 const CHANGE_EMAIL: &str = "UPDATE users SET email = $1, email_verified = 1 WHERE apikey = $2";
 
+const LIVE: &str = "SELECT COUNT(*) FROM email_tokens \
+                    WHERE token_hash = $1 AND kind = $2 AND expires_at > $3";
+
 /// The `email_tokens` table (`Store::email_tokens`): borrows the store's write pool.
 #[derive(Clone, Copy)]
 pub struct EmailTokens<'a> {
@@ -90,6 +93,18 @@ impl EmailTokens<'_> {
             .map_err(StoreError::from_db)?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether a token of `kind` with this hash exists and has not expired (without using
+    /// it): a reset checks it before the costly hash of the new password.
+    pub async fn is_live(&self, kind: TokenKind, token_hash: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(LIVE)
+            .bind(token_hash)
+            .bind(kind.as_str())
+            .bind(Millis::now().0)
+            .fetch_one(self.write)
+            .await?;
+        Ok(n > 0)
     }
 
     /// Deletes the token and returns what it was issued for, if it existed and had not

@@ -368,6 +368,9 @@ async fn without_smtp_the_mail_routes_say_so() {
     assert_eq!(config["mailEnabled"], false);
 }
 
+/// A change to a configuration.
+type Tweak = fn(&mut Config);
+
 #[tokio::test]
 async fn mail_settings_that_cannot_work_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +380,7 @@ async fn mail_settings_that_cannot_work_refuse_to_start() {
         admin_password: Some(Secret::new("admin-password")),
         ..Config::default()
     };
-    let cases: [(&str, fn(&mut Config)); 4] = [
+    let cases: [(&str, Tweak); 4] = [
         ("email_verification = true needs smtp_url", |c| {
             c.email_verification = true
         }),
