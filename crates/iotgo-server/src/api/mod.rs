@@ -2,6 +2,7 @@
 //! device type registry.
 
 mod admin;
+mod credentials;
 mod device_http;
 mod devices;
 mod extract;
@@ -43,6 +44,7 @@ fn web_api() -> OpenApiRouter<AppState> {
         .merge(devices::routes())
         .merge(history::routes())
         .merge(admin::routes())
+        .merge(credentials::routes())
         .routes(routes!(public_config))
         .routes(routes!(device_types))
         .routes(routes!(health))

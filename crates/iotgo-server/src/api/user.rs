@@ -39,13 +39,13 @@ struct Credentials {
     response: Option<String>,
 }
 
-/// `{jwt, user}`, the answer of register and login.
+/// `{jwt, user}`, the answer of register, login and an apikey rotation.
 #[derive(Serialize, ToSchema)]
-struct Session {
+pub(super) struct Session {
     /// The login token for `Authorization: Bearer`.
-    jwt: String,
+    pub(super) jwt: String,
     /// The signed-in user.
-    user: User,
+    pub(super) user: User,
 }
 
 fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
@@ -144,7 +144,8 @@ struct PasswordChange {
     new_password: Option<String>,
 }
 
-/// Changes the caller's password; every older token of theirs stops working.
+/// Changes the caller's password; every older token of theirs stops working, and the
+/// WebSockets subscribed with one are cut.
 #[utoipa::path(post, path = "/api/user/password", tag = "accounts",
     request_body = PasswordChange, security(("user_jwt" = [])),
     responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
@@ -166,10 +167,10 @@ async fn password(
         return Err(ApiError::business("Old password is not correct!"));
     }
     let hash = state.passwords.hash(new.to_owned()).await?;
+    // A lifecycle event: the sockets subscribed with an older token are cut too.
     state
-        .store
-        .users()
-        .set_password(&me.user.apikey, &hash)
+        .devices
+        .change_password(&me.user.apikey, &hash)
         .await?;
     Ok(Json(Empty {}))
 }
