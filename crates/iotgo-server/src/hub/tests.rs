@@ -174,7 +174,7 @@ async fn a_forgotten_device_loses_its_watchers_and_its_socket() {
     let (watcher, watcher_box) = hub.peer(8);
     let (subscriber, subscriber_box) = hub.peer(8);
     let (other_watcher, other_watcher_box) = hub.peer(8);
-    hub.bind_device("d1", &device);
+    hub.bind_device("d1", &device, KeyKind::Owner);
     hub.watch("d1", &watcher);
     hub.watch_user("u1", &subscriber);
     hub.watch("d2", &other_watcher);
@@ -278,4 +278,86 @@ async fn a_shutdown_ends_every_waiting_command_at_once() {
     assert!(hub.expect_answer("d1", "s2").await.is_err());
     assert!(!hub.answer("d1", "s2", json!({"error": 0})));
     assert!(*hub.shutdown_signal().borrow());
+}
+
+#[tokio::test]
+async fn a_device_bound_by_its_own_key_gets_the_keyed_frame() {
+    let (hub, _counts) = hub();
+    let (owner_keyed, owner_box) = hub.peer(8);
+    let (device_keyed, device_box) = hub.peer(8);
+    hub.bind_device("d1", &owner_keyed, KeyKind::Owner);
+    hub.bind_device("d2", &device_keyed, KeyKind::Device);
+
+    assert!(hub.send_to_device("d1", &frame("owner"), &frame("keyed")));
+    assert!(hub.send_to_device("d2", &frame("owner"), &frame("keyed")));
+
+    assert_eq!(taken(&owner_box), ["owner"]);
+    assert_eq!(taken(&device_box), ["keyed"]);
+}
+
+#[tokio::test]
+async fn retiring_tokens_cuts_the_sockets_on_older_ones_and_refuses_them_later() {
+    let (hub, _counts) = hub();
+    let (old, _old_box) = hub.peer(8);
+    let (current, current_box) = hub.peer(8);
+    let (by_key, by_key_box) = hub.peer(8);
+    let (other_user, _other_box) = hub.peer(8);
+    for (peer, ver) in [(&old, 0), (&current, 1)] {
+        hub.watch_user("u1", peer);
+        assert!(hub.hold_token("u1", ver, peer));
+    }
+    hub.watch_user("u1", &by_key);
+    hub.watch_user("u2", &other_user);
+    assert!(hub.hold_token("u2", 0, &other_user));
+
+    hub.retire_tokens("u1", 1);
+
+    assert!(was_killed(&old));
+    assert!(!was_killed(&current) && !was_killed(&by_key) && !was_killed(&other_user));
+    // The cut socket gets no more pushes; the others do.
+    hub.push("d1", "u1", &frame("a"), None);
+    assert_eq!(taken(&current_box), ["a"]);
+    assert_eq!(taken(&by_key_box), ["a"]);
+    // A token checked before the retirement, registered after it, is refused.
+    let (late, _late_box) = hub.peer(8);
+    assert!(!hub.hold_token("u1", 0, &late));
+    assert!(hub.hold_token("u1", 1, &late));
+    // A later retirement never lowers the bar.
+    hub.retire_tokens("u1", 0);
+    assert!(!hub.hold_token("u1", 0, &late));
+}
+
+#[tokio::test]
+async fn a_rotated_apikey_cuts_what_proved_itself_with_it_and_spares_device_keys() {
+    let (hub, _counts) = hub();
+    let (subscriber, _s) = hub.peer(8);
+    let (watcher, _w) = hub.peer(8);
+    let (owner_keyed, _o) = hub.peer(8);
+    let (device_keyed, _d) = hub.peer(8);
+    let (elsewhere, _e) = hub.peer(8);
+    hub.watch_user("old", &subscriber);
+    hub.watch("d1", &watcher);
+    hub.bind_device("d1", &owner_keyed, KeyKind::Owner);
+    hub.bind_device("d2", &device_keyed, KeyKind::Device);
+    hub.watch("d9", &elsewhere);
+
+    hub.apikey_rotated("old", &["d1".to_owned(), "d2".to_owned()]);
+
+    assert!(was_killed(&subscriber) && was_killed(&watcher) && was_killed(&owner_keyed));
+    assert!(!was_killed(&device_keyed) && !was_killed(&elsewhere));
+}
+
+#[tokio::test]
+async fn a_new_device_key_cuts_only_a_socket_bound_by_the_old_one() {
+    let (hub, _counts) = hub();
+    let (owner_keyed, _o) = hub.peer(8);
+    let (device_keyed, _d) = hub.peer(8);
+    hub.bind_device("d1", &owner_keyed, KeyKind::Owner);
+    hub.bind_device("d2", &device_keyed, KeyKind::Device);
+
+    hub.device_key_changed("d1");
+    hub.device_key_changed("d2");
+
+    assert!(!was_killed(&owner_keyed));
+    assert!(was_killed(&device_keyed));
 }
