@@ -427,11 +427,8 @@ impl Session {
     async fn subscribe(&mut self, raw: &Map<String, Value>) -> Value {
         let echo = Echo::of(raw);
         let answer = match self.user_of(raw).await {
-            Ok((owner, token)) => {
-                if let Some((ver, expires)) = token {
-                    if !self.api.hub.hold_token(&owner, ver, &self.peer) {
-                        return echo.error(ErrorCode::Forbidden).to_value();
-                    }
+            Ok((owner, expires)) => {
+                if let Some(expires) = expires {
                     self.expires_at(expires);
                 }
                 self.is_app();
@@ -462,17 +459,25 @@ impl Session {
     }
 
     /// The apikey of the user a `subscribe` names, by a signed-in user's token (the one
-    /// rule for tokens: [`auth::signed_in_user`]; then with the token's version and
-    /// expiry) or by apikey. The user's e-mail address goes into the connection's span.
-    async fn user_of(
-        &self,
-        raw: &Map<String, Value>,
-    ) -> Result<(String, Option<(i64, i64)>), ErrorCode> {
+    /// rule for tokens: [`auth::signed_in_user`]; then with the token's expiry, and the
+    /// hub holds its version, so that retiring it cuts this connection) or by apikey. The
+    /// user's e-mail address goes into the connection's span.
+    async fn user_of(&self, raw: &Map<String, Value>) -> Result<(String, Option<i64>), ErrorCode> {
         let api = &self.api;
         match (raw.get("jwt"), raw.get("apikey")) {
             (Some(Value::String(token)), _) => {
                 match auth::signed_in_user(&api.jwt, &api.store, token).await {
-                    Ok(s) => Ok((s.user.user.apikey, Some((s.user.token_version, s.expires)))),
+                    // Retired since it was checked: refused as if it had been then.
+                    Ok(s)
+                        if !api.hub.hold_token(
+                            &s.user.user.apikey,
+                            s.user.token_version,
+                            &self.peer,
+                        ) =>
+                    {
+                        Err(ErrorCode::Forbidden)
+                    }
+                    Ok(s) => Ok((s.user.user.apikey, Some(s.expires))),
                     Err(TokenRefused::Invalid | TokenRefused::Admin) => Err(ErrorCode::Forbidden),
                     Err(TokenRefused::Store(_)) => Err(ErrorCode::Internal),
                 }
