@@ -60,7 +60,7 @@ test('sign up, create a device, see it in its group, rename and regroup it, dele
 
 test('a device page shows type-specific state and the connect panel', async ({ page, request }) => {
   const me = await register(request, 'kinds');
-  const sensor = await api<{ deviceid: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Balcony', group: '', type: '03' });
+  const sensor = await api<{ deviceid: string; deviceKey: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Balcony', group: '', type: '03' });
   const custom = await api<{ deviceid: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Robot', group: 'Lab', type: '00' });
   await logIn(page, me.email, me.password);
   await expect(page.getByRole('region', { name: 'No group' }).getByTestId('device-card')).toContainText('Balcony');
@@ -70,9 +70,9 @@ test('a device page shows type-specific state and the connect panel', async ({ p
   await expect(page.getByTestId('reading-humidity')).toHaveText('– %');
   await page.getByText('Connect your device').click();
   await expect(page.getByTestId('connect-deviceid')).toHaveText(sensor.deviceid);
-  await expect(page.getByTestId('connect-apikey')).toHaveText(me.apikey);
+  await expect(page.getByTestId('connect-devicekey')).toHaveText(sensor.deviceKey);
   await expect(page.getByTestId('indie-note')).toHaveCount(0);
-  const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${me.apikey}","params":{"temperature":21.5,"humidity":48}}`;
+  const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${sensor.deviceKey}","params":{"temperature":21.5,"humidity":48}}`;
   await expect(page.getByTestId('curl-example')).toContainText(`/api/http \\\n  -H 'Content-Type: application/json' \\\n  -d '${body}'`);
   await expect(page.getByTestId('ws-example')).toContainText(`/api/ws');\nws.onopen = () => ws.send('${body}');`);
   await shot(page, 'device-sensor');
