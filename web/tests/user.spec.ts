@@ -76,6 +76,13 @@ test('a device page shows type-specific state and the connect panel', async ({ p
   await expect(page.getByTestId('curl-example')).toContainText(`/api/http \\\n  -H 'Content-Type: application/json' \\\n  -d '${body}'`);
   await expect(page.getByTestId('ws-example')).toContainText(`/api/ws');\nws.onopen = () => ws.send('${body}');`);
   await shot(page, 'device-sensor');
+  // A new device key replaces the old one in the panel and its examples.
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('new-device-key').click();
+  await expect(page.getByTestId('connect-devicekey')).not.toHaveText(sensor.deviceKey);
+  const renewed = await api<{ deviceKey: string }>(request, 'GET', `/api/user/device/${sensor.deviceid}`, me.jwt);
+  await expect(page.getByTestId('connect-devicekey')).toHaveText(renewed.deviceKey);
+  await expect(page.getByTestId('curl-example')).toContainText(renewed.deviceKey);
 
   await page.goto(`/devices/${custom.deviceid}`);
   await expect(page.getByTestId('params')).toHaveText('{}');
