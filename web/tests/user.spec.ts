@@ -107,6 +107,26 @@ test('the profile shows the apikey and copies it', async ({ page, request, conte
   await shot(page, 'profile');
 });
 
+test('a new API key keeps the user signed in; signing out everywhere ends every session', async ({ page, request }) => {
+  const me = await register(request, 'rotate');
+  await logIn(page, me.email, me.password);
+  await page.getByRole('link', { name: 'Profile' }).click();
+  await expect(page.getByTestId('apikey')).toHaveText(me.apikey);
+
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('new-apikey').click();
+  await expect(page.getByTestId('apikey')).not.toHaveText(me.apikey);
+  // The old token is dead; the page goes on with the fresh one.
+  const old = await request.get('/api/user/device', { headers: { Authorization: `Bearer ${me.jwt}` } });
+  expect(old.status()).toBe(401);
+  await page.reload();
+  await expect(page.getByTestId('profile-email')).toHaveText(me.email);
+
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('logout-all').click();
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
+});
+
 test('changing the password keeps the user signed in; only the new password works afterwards', async ({ page, request }) => {
   const me = await register(request, 'password');
   await logIn(page, me.email, me.password);
