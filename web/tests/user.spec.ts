@@ -60,7 +60,7 @@ test('sign up, create a device, see it in its group, rename and regroup it, dele
 
 test('a device page shows type-specific state and the connect panel', async ({ page, request }) => {
   const me = await register(request, 'kinds');
-  const sensor = await api<{ deviceid: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Balcony', group: '', type: '03' });
+  const sensor = await api<{ deviceid: string; deviceKey: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Balcony', group: '', type: '03' });
   const custom = await api<{ deviceid: string }>(request, 'POST', '/api/user/device', me.jwt, { name: 'Robot', group: 'Lab', type: '00' });
   await logIn(page, me.email, me.password);
   await expect(page.getByRole('region', { name: 'No group' }).getByTestId('device-card')).toContainText('Balcony');
@@ -70,12 +70,19 @@ test('a device page shows type-specific state and the connect panel', async ({ p
   await expect(page.getByTestId('reading-humidity')).toHaveText('– %');
   await page.getByText('Connect your device').click();
   await expect(page.getByTestId('connect-deviceid')).toHaveText(sensor.deviceid);
-  await expect(page.getByTestId('connect-apikey')).toHaveText(me.apikey);
+  await expect(page.getByTestId('connect-devicekey')).toHaveText(sensor.deviceKey);
   await expect(page.getByTestId('indie-note')).toHaveCount(0);
-  const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${me.apikey}","params":{"temperature":21.5,"humidity":48}}`;
+  const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${sensor.deviceKey}","params":{"temperature":21.5,"humidity":48}}`;
   await expect(page.getByTestId('curl-example')).toContainText(`/api/http \\\n  -H 'Content-Type: application/json' \\\n  -d '${body}'`);
   await expect(page.getByTestId('ws-example')).toContainText(`/api/ws');\nws.onopen = () => ws.send('${body}');`);
   await shot(page, 'device-sensor');
+  // A new device key replaces the old one in the panel and its examples.
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('new-device-key').click();
+  await expect(page.getByTestId('connect-devicekey')).not.toHaveText(sensor.deviceKey);
+  const renewed = await api<{ deviceKey: string }>(request, 'GET', `/api/user/device/${sensor.deviceid}`, me.jwt);
+  await expect(page.getByTestId('connect-devicekey')).toHaveText(renewed.deviceKey);
+  await expect(page.getByTestId('curl-example')).toContainText(renewed.deviceKey);
 
   await page.goto(`/devices/${custom.deviceid}`);
   await expect(page.getByTestId('params')).toHaveText('{}');
@@ -98,6 +105,26 @@ test('the profile shows the apikey and copies it', async ({ page, request, conte
   await expect(page.getByRole('button', { name: 'Copied!' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(me.apikey);
   await shot(page, 'profile');
+});
+
+test('a new API key keeps the user signed in; signing out everywhere ends every session', async ({ page, request }) => {
+  const me = await register(request, 'rotate');
+  await logIn(page, me.email, me.password);
+  await page.getByRole('link', { name: 'Profile' }).click();
+  await expect(page.getByTestId('apikey')).toHaveText(me.apikey);
+
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('new-apikey').click();
+  await expect(page.getByTestId('apikey')).not.toHaveText(me.apikey);
+  // The old token is dead; the page goes on with the fresh one.
+  const old = await request.get('/api/user/device', { headers: { Authorization: `Bearer ${me.jwt}` } });
+  expect(old.status()).toBe(401);
+  await page.reload();
+  await expect(page.getByTestId('profile-email')).toHaveText(me.email);
+
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('logout-all').click();
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
 });
 
 test('changing the password keeps the user signed in; only the new password works afterwards', async ({ page, request }) => {

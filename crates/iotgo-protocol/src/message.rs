@@ -65,7 +65,8 @@ impl ErrorCode {
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// An indie device asks for its owner's apikey (its `apikey` is the factory one).
+    /// An indie device asks for the key to use (its `apikey` is the factory one); the
+    /// server answers the device's own key.
     Register,
     /// Merge `params` (an object) into the device's state.
     Update(Map<String, Value>),
@@ -150,7 +151,7 @@ pub struct Answer {
     /// The request's deviceid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deviceid: Option<Value>,
-    /// The request's apikey, or the owner's apikey in the answer to `register`.
+    /// The request's apikey, or the device's key in the answer to `register`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apikey: Option<Value>,
     /// The request's sequence.
@@ -172,7 +173,7 @@ pub struct Request {
     pub action: Action,
     /// The device it is about.
     pub deviceid: DeviceId,
-    /// The owner's apikey (or the factory apikey for `register`).
+    /// The owner's apikey or the device's own key (or the factory apikey for `register`).
     pub apikey: ApiKey,
     /// Device or app.
     pub sender: Sender,

@@ -13,7 +13,10 @@ export interface Device {
   group: string;
   type: string;
   deviceid: string;
+  /** The owner's apikey. */
   apikey: string;
+  /** The device's own key: it acts only as this device on the Device API. */
+  deviceKey: string;
   createdAt: string;
   online: boolean;
   /** Left out by the admin device list. */

@@ -111,7 +111,8 @@ async fn login(
             "Email address or password is not correct!",
         ));
     }
-    let jwt = state.jwt.issue_admin(&email)?;
+    let version = state.admins.tokens().current().await?;
+    let jwt = state.jwt.issue_admin(&email, version)?;
     let user = Admin {
         email,
         is_admin: true,

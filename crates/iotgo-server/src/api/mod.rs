@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod credentials;
 mod device_http;
 mod devices;
 mod extract;
@@ -45,6 +46,7 @@ fn web_api() -> OpenApiRouter<AppState> {
         .merge(devices::routes())
         .merge(history::routes())
         .merge(admin::routes())
+        .merge(credentials::routes())
         .routes(routes!(public_config))
         .routes(routes!(device_types))
         .routes(routes!(health))

@@ -40,7 +40,7 @@ struct Credentials {
     response: Option<String>,
 }
 
-/// `{jwt, user}`, the answer of register and login.
+/// `{jwt, user}`, the answer of register, login and an apikey rotation.
 #[derive(Serialize, ToSchema)]
 pub(super) struct Session {
     /// The login token for `Authorization: Bearer`.
@@ -151,7 +151,8 @@ struct PasswordChange {
     new_password: Option<String>,
 }
 
-/// Changes the caller's password; every older token of theirs stops working.
+/// Changes the caller's password; every older token of theirs stops working, and the
+/// WebSockets subscribed with one are cut.
 #[utoipa::path(post, path = "/api/user/password", tag = "accounts",
     request_body = PasswordChange, security(("user_jwt" = [])),
     responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
@@ -173,10 +174,10 @@ async fn password(
         return Err(ApiError::business("Old password is not correct!"));
     }
     let hash = state.passwords.hash(new.to_owned()).await?;
+    // A lifecycle event: the sockets subscribed with an older token are cut too.
     state
-        .store
-        .users()
-        .set_password(&me.user.apikey, &hash)
+        .devices
+        .change_password(&me.user.apikey, &hash)
         .await?;
     Ok(Json(Empty {}))
 }

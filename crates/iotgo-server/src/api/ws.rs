@@ -102,6 +102,8 @@ async fn run(state: AppState, socket: WebSocket) {
     let mut first_seen = false;
     let mut last_heard = Instant::now();
     let polite = loop {
+        // A connection subscribed with a token is cut when the token expires.
+        let expiry = session.token_expiry();
         tokio::select! {
             msg = stream.next(), if session.takes_frames() => {
                 last_heard = Instant::now();
@@ -122,6 +124,7 @@ async fn run(state: AppState, socket: WebSocket) {
             _ = shutdown.changed() => break true,
             _ = sleep_until(first_deadline), if !first_seen => break true,
             _ = sleep_until(last_heard + idle) => break true,
+            _ = sleep_until(expiry.unwrap_or(last_heard)), if expiry.is_some() => break true,
             _ = ping.tick() => { peer.send(Message::Ping(Default::default())); }
         }
     };

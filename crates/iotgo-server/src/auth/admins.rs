@@ -1,6 +1,7 @@
 //! Admin accounts: from the config file (hashes), the environment (one plain password,
 //! hashed at start-up), or, when none is configured, one generated at first start.
 
+use super::admin_tokens::AdminTokens;
 use super::password::{PasswordError, Passwords, hash_password};
 use crate::config::{AdminEntry, Config, Secret};
 use crate::secrets;
@@ -9,9 +10,9 @@ use anyhow::Context;
 const GENERATED_FILE: &str = "admin.toml";
 const GENERATED_EMAIL: &str = "admin@iotgo.local";
 
-/// The admin accounts in force.
+/// The admin accounts in force, and the version their tokens must carry.
 #[derive(Debug)]
-pub struct Admins(Vec<AdminEntry>);
+pub struct Admins(Vec<AdminEntry>, AdminTokens);
 
 /// An admin made at first start; its password is shown once and never stored in clear.
 #[derive(Debug)]
@@ -60,7 +61,12 @@ impl Admins {
         for entry in &mut list {
             entry.email = entry.email.trim().to_lowercase();
         }
-        Ok((Admins(list), generated))
+        Ok((Admins(list, AdminTokens::new(&config.data_dir)), generated))
+    }
+
+    /// The version admin tokens must carry (revoking them bumps it).
+    pub fn tokens(&self) -> &AdminTokens {
+        &self.1
     }
 
     /// The admins' e-mail addresses.

@@ -34,15 +34,25 @@ pub enum TokenRefused {
     Store(StoreError),
 }
 
+/// A user signed in by a token.
+pub struct SignedIn {
+    /// The user as stored now.
+    pub user: UserRecord,
+    /// When the token expires (seconds since the epoch): an open socket subscribed with
+    /// it is cut then.
+    pub expires: i64,
+}
+
 /// The user a token names: its signature and expiry are checked, and its version against
-/// the user's row, so a password change retires every older token. The Web API's user
-/// paths ([`AuthUser`]) and the WebSocket's `subscribe` by token both ask here. The
-/// user's e-mail address goes into the current span.
+/// the user's row, so a password change, an apikey rotation or "sign out everywhere"
+/// retires every older token. The Web API's user paths ([`AuthUser`]) and the
+/// WebSocket's `subscribe` by token both ask here. The user's e-mail address goes into
+/// the current span.
 pub async fn signed_in_user(
     jwt: &Jwt,
     store: &Store,
     token: &str,
-) -> Result<UserRecord, TokenRefused> {
+) -> Result<SignedIn, TokenRefused> {
     let claims = jwt.verify(token).ok_or(TokenRefused::Invalid)?;
     if claims.is_admin {
         return Err(TokenRefused::Admin);
@@ -50,7 +60,10 @@ pub async fn signed_in_user(
     match store.users().find_by_apikey(&claims.sub).await {
         Ok(Some(user)) if user.token_version == claims.ver => {
             tracing::Span::current().record("user", user.user.email.as_str());
-            Ok(user)
+            Ok(SignedIn {
+                user,
+                expires: claims.exp,
+            })
         }
         Ok(_) => Err(TokenRefused::Invalid),
         Err(e) => Err(TokenRefused::Store(e)),
@@ -92,7 +105,7 @@ impl FromRequestParts<AppState> for SignedInUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match signed_in_user(&state.jwt, &state.store, bearer(parts)?).await {
-            Ok(user) => Ok(SignedInUser(user)),
+            Ok(signed_in) => Ok(SignedInUser(signed_in.user)),
             Err(TokenRefused::Invalid) => Err(ApiError::Unauthorized("Invalid or expired token")),
             Err(TokenRefused::Admin) => {
                 Err(ApiError::Forbidden("Admin tokens cannot use user paths"))
@@ -114,6 +127,10 @@ impl FromRequestParts<AppState> for AuthAdmin {
             return Err(ApiError::Forbidden("Admin only area"));
         }
         if !state.admins.contains(&c.email) {
+            return Err(ApiError::Unauthorized("Invalid or expired token"));
+        }
+        // Revoked admin tokens (an older version) are refused.
+        if c.ver != state.admins.tokens().current().await? {
             return Err(ApiError::Unauthorized("Invalid or expired token"));
         }
         tracing::Span::current().record("user", c.email.as_str());

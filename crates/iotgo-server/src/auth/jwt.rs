@@ -32,7 +32,8 @@ pub struct Claims {
     /// Admin role.
     #[serde(default)]
     pub is_admin: bool,
-    /// Token version; must equal the user's current one.
+    /// Token version; must equal the user's current one (or, for an admin, the admin
+    /// token version in force).
     #[serde(default)]
     pub ver: i64,
     /// Issued at (seconds).
@@ -90,8 +91,8 @@ impl Jwt {
         })
     }
 
-    /// A token for the admin `email`.
-    pub fn issue_admin(&self, email: &str) -> anyhow::Result<String> {
+    /// A token for the admin `email` at admin token version `ver`.
+    pub fn issue_admin(&self, email: &str, ver: i64) -> anyhow::Result<String> {
         self.sign(Claims {
             sub: email.to_owned(),
             email: email.to_owned(),
@@ -99,7 +100,7 @@ impl Jwt {
             created_at: None,
             is_activated: true,
             is_admin: true,
-            ver: 0,
+            ver,
             iat: 0,
             exp: 0,
         })
@@ -143,7 +144,7 @@ mod tests {
     #[test]
     fn expired_tokens_fail() {
         let jwt = Jwt::new(&Secret::new("one"), Duration::ZERO);
-        let token = jwt.issue_admin("root@x.y").unwrap();
+        let token = jwt.issue_admin("root@x.y", 0).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(jwt.verify(&token).is_none());
     }

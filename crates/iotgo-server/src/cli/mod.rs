@@ -7,6 +7,7 @@
 //! ([`Store::connect`], migrations included). Results go to standard output, progress and
 //! errors to standard error. Exit codes: 0 success, 1 failure, 2 wrong usage (clap's).
 
+mod admin;
 mod backup;
 mod check_config;
 mod healthcheck;
@@ -104,6 +105,9 @@ pub enum Command {
     /// List, create and delete user accounts; set a user's password.
     #[command(subcommand, after_help = user::HELP)]
     User(user::UserCommand),
+    /// Revoke every admin token issued so far.
+    #[command(subcommand, after_help = admin::HELP)]
+    Admin(admin::AdminCommand),
     /// Create license batches for factory-made devices and export them as CSV.
     #[command(subcommand, after_help = licenses::HELP)]
     Licenses(licenses::LicensesCommand),
@@ -127,6 +131,7 @@ pub async fn run(command: Command, args: &ConfigArgs) -> anyhow::Result<()> {
         Command::Serve => anyhow::bail!("`serve` is started by main"),
         Command::User(cmd) => user::run(cmd, args).await,
         Command::Licenses(cmd) => licenses::run(cmd, args).await,
+        Command::Admin(cmd) => admin::run(cmd, args).await,
         Command::Backup(a) => backup::run(a, args).await,
         Command::CheckConfig => check_config::run(args),
         Command::Healthcheck(a) => healthcheck::run(a, args).await,

@@ -4,7 +4,7 @@
 //! update like any other; 503 when the device has no socket, 504 when it does not answer
 //! within the pending-request timeout, as in the original.
 
-use super::{DeviceApi, Outcome, Reply, answer_code};
+use super::{Access, DeviceApi, Outcome, Reply, answer_code};
 use crate::metrics::DeviceAction;
 use crate::store::Millis;
 use axum::extract::ws::Utf8Bytes;
@@ -21,7 +21,7 @@ pub(super) struct Forwarded {
     key: String,
     req: Request,
     params: Map<String, Value>,
-    owner: Arc<str>,
+    access: Access,
     except: Option<u64>,
 }
 
@@ -67,16 +67,16 @@ impl Forwarded {
             return Reply {
                 answer,
                 deviceid: self.req.deviceid,
-                owner: Some(self.owner),
+                access: Some(self.access),
             };
         }
-        let owner = self.owner.clone();
+        let access = self.access.clone();
         let mut reply = api
-            .submit_update(self.req, self.params, owner, self.except)
+            .submit_update(self.req, self.params, access, self.except)
             .await
             .finish(&api)
             .await;
-        reply.owner = Some(self.owner);
+        reply.access = Some(self.access);
         reply
     }
 }
@@ -88,14 +88,14 @@ impl DeviceApi {
         mut req: Request,
         raw: &Map<String, Value>,
         params: Map<String, Value>,
-        owner: Arc<str>,
+        access: Access,
         except: Option<u64>,
     ) -> Outcome {
         let id = req.deviceid.as_str().to_owned();
         if !self.hub.is_connected(&id) {
             let answer = req.echo.error(ErrorCode::DeviceOffline);
             return Outcome::Done(Reply {
-                owner: Some(owner),
+                access: Some(access),
                 ..Reply::plain(req.deviceid, answer)
             });
         }
@@ -108,9 +108,15 @@ impl DeviceApi {
         let key = sequence_key(&sequence);
         let mut command = raw.clone();
         command.insert("sequence".into(), sequence);
-        let frame = Utf8Bytes::from(Value::Object(indie_command(command)).to_string());
+        let command = indie_command(command);
+        // A device bound by its device key gets the command with that key: it never sees
+        // the owner's apikey.
+        let mut keyed = command.clone();
+        keyed.insert("apikey".into(), Value::from(&*access.keys.device));
+        let frame = Utf8Bytes::from(Value::Object(command).to_string());
+        let keyed = Utf8Bytes::from(Value::Object(keyed).to_string());
         let wait = self.hub.expect_answer(&id, &key);
-        if !self.hub.send_to_device(&id, &frame) {
+        if !self.hub.send_to_device(&id, &frame, &keyed) {
             self.hub.cancel_answer(&id, &key);
             let answer = req.echo.error(ErrorCode::DeviceOffline);
             return Outcome::Done(Reply::plain(req.deviceid, answer));
@@ -121,7 +127,7 @@ impl DeviceApi {
             key,
             req,
             params,
-            owner,
+            access,
             except,
         }))
     }

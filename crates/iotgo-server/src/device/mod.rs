@@ -18,7 +18,7 @@ mod registry;
 mod session;
 mod writer;
 
-pub use owners::Owners;
+pub use owners::{KeyKind, Keys, Owners};
 pub use session::Session;
 pub use writer::{Writer, Written};
 
@@ -36,7 +36,6 @@ use session::Committing;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
@@ -74,11 +73,27 @@ struct Reply {
     answer: Value,
     /// The device the request was about.
     deviceid: DeviceId,
-    /// Set when the request proved ownership of the device (or, for `register`, the
-    /// license of a claimed device): the owner's apikey. A [`Session`] then binds a
-    /// device's connection, or subscribes an app's connection, to the device; a device
-    /// polling over HTTP stays online.
-    owner: Option<Arc<str>>,
+    /// Set when the request proved it may act for the device (or, for `register`, the
+    /// license of a claimed device): the device's keys and which one was given. A
+    /// [`Session`] then binds a device's connection, or subscribes an app's connection,
+    /// to the device; a device polling over HTTP stays online.
+    access: Option<Access>,
+}
+
+/// A request's proof that it may act for a device.
+#[derive(Clone)]
+struct Access {
+    /// The device's keys (the owner's apikey and the device key).
+    keys: Arc<Keys>,
+    /// Which of them the request gave (`register`: the device key it is answered).
+    by: KeyKind,
+}
+
+impl Access {
+    /// The owner's apikey.
+    fn owner(&self) -> &Arc<str> {
+        &self.keys.owner
+    }
 }
 
 impl Reply {
@@ -87,7 +102,7 @@ impl Reply {
         Reply {
             answer: answer.to_value(),
             deviceid,
-            owner: None,
+            access: None,
         }
     }
 }
@@ -115,12 +130,6 @@ fn answer_code(answer: &Value) -> u16 {
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .unwrap_or(u16::MAX)
-}
-
-/// Whether an apikey given by a client is the owner's: compared in constant time, so the
-/// time an answer takes tells nothing about how much of a guessed key was right.
-fn same_key(owner: &str, given: &str) -> bool {
-    owner.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
 impl DeviceApi {
@@ -256,8 +265,9 @@ impl DeviceApi {
             }
             _ => self.respond(req).await,
         };
-        if let (true, Some(owner)) = (from_device, &reply.owner) {
-            self.device_polled(reply.deviceid.as_str(), owner).await;
+        if let (true, Some(access)) = (from_device, &reply.access) {
+            self.device_polled(reply.deviceid.as_str(), access.owner())
+                .await;
         }
         reply.answer
     }
@@ -273,7 +283,7 @@ impl DeviceApi {
 
     /// Answers a request other than `update` (see [`DeviceApi::update`]) at once.
     async fn respond(&self, mut req: Request) -> Reply {
-        let (action, (answer, owner)) = match &mut req.action {
+        let (action, (answer, access)) = match &mut req.action {
             Action::Update(_) => unreachable!("an update is answered once it committed"),
             Action::Date => {
                 let date = Some(Millis::now().iso());
@@ -290,14 +300,14 @@ impl DeviceApi {
                 let names = std::mem::take(names);
                 let done = match self.authorise(&req).await {
                     Err(answer) => (answer, None),
-                    Ok(owner) => Box::pin(self.query(&req, &names, owner)).await,
+                    Ok(access) => Box::pin(self.query(&req, &names, access)).await,
                 };
                 (DeviceAction::Query, done)
             }
         };
         self.metrics.device_request(action, answer.error);
         // (A device's own update writes its last-seen time with the merge.)
-        if req.sender == Sender::Device && owner.is_some() {
+        if req.sender == Sender::Device && access.is_some() {
             self.writer.record(StateWrite::Seen {
                 deviceid: req.deviceid.as_str().to_owned(),
                 at: Millis::now(),
@@ -306,25 +316,40 @@ impl DeviceApi {
         Reply {
             answer: answer.to_value(),
             deviceid: req.deviceid,
-            owner,
+            access,
         }
     }
 
-    /// The owner when the request's apikey owns the device, else the 403 (or 500) answer.
-    async fn authorise(&self, req: &Request) -> Result<Arc<str>, Answer> {
-        match self.owners.get(req.deviceid.as_str()).await {
-            Ok(Some(owner)) if same_key(&owner, req.apikey.as_str()) => Ok(owner),
-            Ok(_) => Err(req.echo.error(ErrorCode::Forbidden)),
+    /// The request's access when its apikey is the owner's, or the device's own key sent
+    /// by the device itself; else the 403 (or 500) answer. A device key acts only as its
+    /// device: an app (`userAgent` app/web) cannot use it.
+    async fn authorise(&self, req: &Request) -> Result<Access, Answer> {
+        let keys = match self.owners.get(req.deviceid.as_str()).await {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return Err(req.echo.error(ErrorCode::Forbidden)),
             Err(e) => {
                 tracing::error!(error = ?e, "owner lookup failed");
-                Err(req.echo.error(ErrorCode::Internal))
+                return Err(req.echo.error(ErrorCode::Internal));
             }
+        };
+        match keys.which(req.apikey.as_str()) {
+            Some(KeyKind::Owner) => Ok(Access {
+                keys,
+                by: KeyKind::Owner,
+            }),
+            Some(KeyKind::Device) if req.sender == Sender::Device => Ok(Access {
+                keys,
+                by: KeyKind::Device,
+            }),
+            _ => Err(req.echo.error(ErrorCode::Forbidden)),
         }
     }
 
-    /// `register`: an indie device's factory apikey is a license; the answer names the
-    /// owner who claimed it.
-    async fn register(&self, req: &Request) -> (Answer, Option<Arc<str>>) {
+    /// `register`: an indie device's factory apikey is a license; the answer gives the
+    /// device key of the device its owner claimed (the original gave the owner's apikey;
+    /// the firmware stores whatever `apikey` comes back and uses it from then on, so a
+    /// license label no longer hands out the owner's apikey).
+    async fn register(&self, req: &Request) -> (Answer, Option<Access>) {
         let id = req.deviceid.as_str();
         let owner = match self.store.licenses().exists(id, req.apikey.as_str()).await {
             Ok(true) => self.owners.get(id).await,
@@ -332,12 +357,15 @@ impl DeviceApi {
             Err(e) => Err(e),
         };
         match owner {
-            Ok(Some(owner)) => (
+            Ok(Some(keys)) => (
                 Answer {
-                    apikey: Some(Value::from(&*owner)),
+                    apikey: Some(Value::from(&*keys.device)),
                     ..req.echo.ok()
                 },
-                Some(owner),
+                Some(Access {
+                    keys,
+                    by: KeyKind::Device,
+                }),
             ),
             Ok(None) => (req.echo.error(ErrorCode::NotFound), None),
             Err(e) => {
@@ -352,8 +380,8 @@ impl DeviceApi {
         &self,
         req: &Request,
         names: &[String],
-        owner: Arc<str>,
-    ) -> (Answer, Option<Arc<str>>) {
+        access: Access,
+    ) -> (Answer, Option<Access>) {
         let device = match self.store.devices().find(req.deviceid.as_str()).await {
             Ok(d) => d,
             Err(e) => {
@@ -374,21 +402,6 @@ impl DeviceApi {
             params: Some(params),
             ..req.echo.ok()
         };
-        (answer, Some(owner))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_key;
-
-    #[test]
-    fn an_apikey_matches_only_itself() {
-        let owner = "b45c1e61-964a-4ad3-9b9d-0b97ac95fe14";
-        assert!(same_key(owner, owner));
-        assert!(!same_key(owner, "b45c1e61-964a-4ad3-9b9d-0b97ac95fe15"));
-        assert!(!same_key(owner, "c45c1e61-964a-4ad3-9b9d-0b97ac95fe14"));
-        assert!(!same_key(owner, &owner[..35]));
-        assert!(!same_key(owner, ""));
+        (answer, Some(access))
     }
 }

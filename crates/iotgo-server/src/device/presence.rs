@@ -5,7 +5,7 @@
 //! (committed before the sysmsg goes out, so an app that reads the device after the
 //! sysmsg sees the same) and pushed to the device's watchers.
 
-use super::DeviceApi;
+use super::{Access, DeviceApi};
 use crate::hub::{Bind, Peer};
 use crate::store::{Millis, StateWrite};
 use axum::extract::ws::Utf8Bytes;
@@ -58,10 +58,10 @@ impl DeviceApi {
     pub(super) fn device_bound(
         &self,
         deviceid: DeviceId,
-        owner: Arc<str>,
+        access: Access,
         peer: &Peer,
     ) -> Option<Box<Connecting>> {
-        let bind = self.hub.bind_device(deviceid.as_str(), peer);
+        let bind = self.hub.bind_device(deviceid.as_str(), peer, access.by);
         if bind == Bind::Already {
             return None;
         }
@@ -69,7 +69,7 @@ impl DeviceApi {
         Some(Box::new(Connecting {
             announce: bind == Bind::New && !was_polling,
             deviceid,
-            owner,
+            owner: access.keys.owner.clone(),
             wait: None,
         }))
     }
@@ -114,8 +114,8 @@ impl DeviceApi {
             at: Millis::now(),
         };
         self.writer.commit(write).await;
-        if let Ok(Some(owner)) = self.owners.get(deviceid).await {
-            self.sysmsg(deviceid, &owner, false);
+        if let Ok(Some(keys)) = self.owners.get(deviceid).await {
+            self.sysmsg(deviceid, &keys.owner, false);
         }
     }
 

@@ -1,15 +1,19 @@
-//! The lifecycle of devices and users: the only way to create, claim or delete a device,
-//! or to delete a user.
+//! The lifecycle of devices, users and their credentials: the only way to create, claim
+//! or delete a device, to delete a user, to rotate a user's apikey, to regenerate a
+//! device key, or to retire a user's tokens (password change, "sign out everywhere").
 //!
 //! A deviceid that is deleted, or created again (a license claimed anew, a serial
 //! reused), must leave no trace in what the Device API keeps in memory: the owner cache,
 //! the writer's params cache, the hub's watchers and socket, the HTTP-polling window and
-//! the recent history points. Each lifecycle event is one function here that changes the
-//! database and then clears every one of them; handlers (Web API, admin) call only these.
+//! the recent history points. A credential that dies must die everywhere at once: in the
+//! owner cache (the HTTP Device API and every new request on a socket) and on the open
+//! sockets that proved themselves with it (the hub cuts them). Each lifecycle event is
+//! one function here that changes the database (one transaction) and then updates every
+//! one of them; handlers (Web API, admin) call only these.
 
 use super::DeviceApi;
 use crate::store::{ClaimError, Device, StoreResult, User};
-use iotgo_protocol::{DeviceId, DeviceType};
+use iotgo_protocol::{ApiKey, DeviceId, DeviceType};
 
 impl DeviceApi {
     /// Creates a DIY device of type `ty` for `owner`, with the next free serial.
@@ -63,10 +67,77 @@ impl DeviceApi {
         Ok(Some(user))
     }
 
+    /// Gives the user `old` a new apikey: on the user and as the owner of each of their
+    /// devices (one transaction), with their token version bumped. The old apikey stops
+    /// working at once on every transport — the owner cache learns the new one, and the
+    /// hub cuts the sockets that proved themselves with the old one (the user's
+    /// subscriptions, the apps watching the user's devices, the devices bound by the
+    /// owner's apikey); every token of the user dies. Devices bound by their own device
+    /// key keep working. The new apikey and token version, `None` when there is no such
+    /// user.
+    pub async fn rotate_apikey(&self, old: &str) -> StoreResult<Option<(ApiKey, i64)>> {
+        let new = ApiKey::generate();
+        let Some(rotated) = self.store.users().rotate_apikey(old, new.as_str()).await? else {
+            return Ok(None);
+        };
+        let mut ids = Vec::with_capacity(rotated.devices.len());
+        for (id, key) in rotated.devices {
+            self.owners.set(&id, new.as_str(), &key);
+            ids.push(id);
+        }
+        self.hub.apikey_rotated(old, &ids);
+        Ok(Some((new, rotated.token_version)))
+    }
+
+    /// Gives a device of `owner` a new device key; the old one stops working at once (the
+    /// owner cache learns the new one, and a socket bound by the old one is cut). The
+    /// device as it is now, `None` when `owner` has no such device.
+    pub async fn regenerate_device_key(
+        &self,
+        owner: &str,
+        deviceid: &str,
+    ) -> StoreResult<Option<Device>> {
+        let key = ApiKey::generate();
+        let device = self
+            .store
+            .devices()
+            .set_device_key(owner, deviceid, key.as_str())
+            .await?;
+        if let Some(d) = &device {
+            self.owners.set(&d.deviceid, &d.apikey, &d.device_key);
+            self.hub.device_key_changed(&d.deviceid);
+        }
+        Ok(device)
+    }
+
+    /// Replaces the password hash of the user `owner` and retires every token of theirs
+    /// (the sockets subscribed with one are cut); the new token version.
+    pub async fn change_password(&self, owner: &str, password_hash: &str) -> StoreResult<i64> {
+        let version = self
+            .store
+            .users()
+            .set_password(owner, password_hash)
+            .await?;
+        self.hub.retire_tokens(owner, version);
+        Ok(version)
+    }
+
+    /// "Sign out everywhere": retires every token of the user `owner` (the sockets
+    /// subscribed with one are cut); the new token version, `None` when there is no such
+    /// user.
+    pub async fn retire_tokens(&self, owner: &str) -> StoreResult<Option<i64>> {
+        let version = self.store.users().bump_token_version(owner).await?;
+        if let Some(v) = version {
+            self.hub.retire_tokens(owner, v);
+        }
+        Ok(version)
+    }
+
     /// A device row was made. Its deviceid may have lived before (a license claimed
-    /// again): the writer reads its params anew, and the owner cache learns the owner.
+    /// again): the writer reads its params anew, and the owner cache learns its keys.
     fn added(&self, device: &Device) {
-        self.owners.set(&device.deviceid, &device.apikey);
+        self.owners
+            .set(&device.deviceid, &device.apikey, &device.device_key);
         self.writer.forget(&device.deviceid);
     }
 

@@ -24,7 +24,7 @@
 
 use super::presence::Connecting;
 use super::writer::Written;
-use super::{DeviceApi, Outcome, Reply, answer_code};
+use super::{Access, DeviceApi, Outcome, Reply, answer_code};
 use crate::auth::{self, TokenRefused};
 use crate::hub::{Outbox, Peer};
 use crate::metrics::DeviceAction;
@@ -47,11 +47,12 @@ pub(super) struct Committing {
     wait: oneshot::Receiver<Written>,
     deviceid: DeviceId,
     echo: Echo,
-    owner: Arc<str>,
+    access: Access,
     /// The push, serialised once for every watcher.
     frame: Utf8Bytes,
-    /// An app updated a DIY device: the device's own socket gets the push too.
-    to_device: bool,
+    /// An app updated a DIY device: the device's own socket gets the push too, with the
+    /// device key in place of the owner's apikey when it is bound by its device key.
+    to_device: Option<Utf8Bytes>,
     /// The sending connection, never echoed its own update.
     except: Option<u64>,
 }
@@ -79,14 +80,15 @@ impl Committing {
             return Reply::plain(self.deviceid, self.echo.error(error));
         }
         let id = self.deviceid.as_str();
-        api.hub.push(id, &self.owner, &self.frame, self.except);
-        if self.to_device {
-            api.hub.send_to_device(id, &self.frame);
+        api.hub
+            .push(id, self.access.owner(), &self.frame, self.except);
+        if let Some(keyed) = &self.to_device {
+            api.hub.send_to_device(id, &self.frame, keyed);
         }
         Reply {
             answer: self.echo.ok().to_value(),
             deviceid: self.deviceid,
-            owner: Some(self.owner),
+            access: Some(self.access),
         }
     }
 
@@ -120,10 +122,12 @@ impl DeviceApi {
     ) -> Outcome {
         let outcome = match self.authorise(&req).await {
             Err(answer) => Outcome::Done(Reply::plain(req.deviceid, answer)),
-            Ok(owner) if req.sender == Sender::App && req.deviceid.is_indie() => {
-                self.forward(req, raw, params, owner, except)
+            Ok(access) if req.sender == Sender::App && req.deviceid.is_indie() => {
+                self.forward(req, raw, params, access, except)
             }
-            Ok(owner) => Outcome::Committing(self.submit_update(req, params, owner, except).await),
+            Ok(access) => {
+                Outcome::Committing(self.submit_update(req, params, access, except).await)
+            }
         };
         // Committing and forwarded updates are counted once they are answered.
         if let Outcome::Done(reply) = &outcome {
@@ -138,20 +142,24 @@ impl DeviceApi {
         &self,
         req: Request,
         params: Map<String, Value>,
-        owner: Arc<str>,
+        access: Access,
         except: Option<u64>,
     ) -> Committing {
         let id = req.deviceid.as_str();
         // Serialised straight from the params (no copy into a `Value`), then the params
         // move into the write.
-        let push = Push {
-            action: "update",
-            deviceid: id,
-            apikey: &owner,
-            params: &params,
+        let serialise = |apikey: &str| {
+            let push = Push {
+                action: "update",
+                deviceid: id,
+                apikey,
+                params: &params,
+            };
+            Utf8Bytes::from(serde_json::to_string(&push).expect("a JSON object always serialises"))
         };
-        let frame =
-            Utf8Bytes::from(serde_json::to_string(&push).expect("a JSON object always serialises"));
+        let frame = serialise(access.owner());
+        let to_device = (req.sender == Sender::App && !req.deviceid.is_indie())
+            .then(|| serialise(&access.keys.device));
         let write = StateWrite::Merge {
             deviceid: id.to_owned(),
             params,
@@ -161,10 +169,10 @@ impl DeviceApi {
         let wait = self.writer.submit_update(write).await;
         Committing {
             wait,
-            to_device: req.sender == Sender::App && !req.deviceid.is_indie(),
+            to_device,
             deviceid: req.deviceid,
             echo: req.echo,
-            owner,
+            access,
             frame,
             except,
         }
@@ -200,6 +208,9 @@ pub struct Session {
     connecting: Option<Box<Connecting>>,
     /// This connection watches devices: it is counted as a connected app.
     app: bool,
+    /// The earliest expiry of the tokens this (app) connection subscribed with: the
+    /// connection is cut then.
+    token_expiry: Option<tokio::time::Instant>,
     /// Commands forwarded to indie devices, waiting for their answers.
     forwarded: JoinSet<()>,
 }
@@ -218,6 +229,7 @@ impl Session {
             pending: VecDeque::new(),
             connecting: None,
             app: false,
+            token_expiry: None,
             forwarded: JoinSet::new(),
         };
         (session, outbox)
@@ -227,6 +239,12 @@ impl Session {
     /// through it; it is told when the connection must close).
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// When the connection must be cut because the token it subscribed with expires;
+    /// `None` when it subscribed with no token.
+    pub fn token_expiry(&self) -> Option<tokio::time::Instant> {
+        self.token_expiry
     }
 
     /// Whether the transport may read the next frame: false while the most updates one
@@ -372,7 +390,7 @@ impl Session {
     /// an app's subscribes it to the device.
     fn answered(&mut self, reply: Reply, from_device: bool, indie_sender: bool) {
         self.send(for_sender(indie_sender, reply.answer));
-        let Some(owner) = reply.owner else { return };
+        let Some(access) = reply.access else { return };
         let id = reply.deviceid.as_str();
         if !from_device {
             return self.watch(id);
@@ -386,7 +404,7 @@ impl Session {
             tracing::Span::current().record("deviceid", id);
         }
         self.bound.insert(id.to_owned());
-        self.connecting = self.api.device_bound(reply.deviceid, owner, &self.peer);
+        self.connecting = self.api.device_bound(reply.deviceid, access, &self.peer);
     }
 
     /// Counts this connection as a connected app, once.
@@ -409,7 +427,10 @@ impl Session {
     async fn subscribe(&mut self, raw: &Map<String, Value>) -> Value {
         let echo = Echo::of(raw);
         let answer = match self.user_of(raw).await {
-            Ok(owner) => {
+            Ok((owner, expires)) => {
+                if let Some(expires) = expires {
+                    self.expires_at(expires);
+                }
                 self.is_app();
                 self.api.hub.watch_user(&owner, &self.peer);
                 let answer = Answer {
@@ -427,15 +448,36 @@ impl Session {
         answer.to_value()
     }
 
+    /// Cuts the connection when a token expiring at `expires` (seconds since the epoch)
+    /// does, if it is the first to.
+    fn expires_at(&mut self, expires: i64) {
+        let left = expires
+            .saturating_sub(chrono::Utc::now().timestamp())
+            .max(0);
+        let at = tokio::time::Instant::now() + std::time::Duration::from_secs(left as u64);
+        self.token_expiry = Some(self.token_expiry.map_or(at, |t| t.min(at)));
+    }
+
     /// The apikey of the user a `subscribe` names, by a signed-in user's token (the one
-    /// rule for tokens: [`auth::signed_in_user`]) or by apikey. The user's e-mail address
-    /// goes into the connection's span.
-    async fn user_of(&self, raw: &Map<String, Value>) -> Result<String, ErrorCode> {
+    /// rule for tokens: [`auth::signed_in_user`]; then with the token's expiry, and the
+    /// hub holds its version, so that retiring it cuts this connection) or by apikey. The
+    /// user's e-mail address goes into the connection's span.
+    async fn user_of(&self, raw: &Map<String, Value>) -> Result<(String, Option<i64>), ErrorCode> {
         let api = &self.api;
         match (raw.get("jwt"), raw.get("apikey")) {
             (Some(Value::String(token)), _) => {
                 match auth::signed_in_user(&api.jwt, &api.store, token).await {
-                    Ok(user) => Ok(user.user.apikey),
+                    // Retired since it was checked: refused as if it had been then.
+                    Ok(s)
+                        if !api.hub.hold_token(
+                            &s.user.user.apikey,
+                            s.user.token_version,
+                            &self.peer,
+                        ) =>
+                    {
+                        Err(ErrorCode::Forbidden)
+                    }
+                    Ok(s) => Ok((s.user.user.apikey, Some(s.expires))),
                     Err(TokenRefused::Invalid | TokenRefused::Admin) => Err(ErrorCode::Forbidden),
                     Err(TokenRefused::Store(_)) => Err(ErrorCode::Internal),
                 }
@@ -445,7 +487,7 @@ impl Session {
                 match api.store.users().find_by_apikey(key.as_str()).await {
                     Ok(Some(user)) => {
                         tracing::Span::current().record("user", user.user.email.as_str());
-                        Ok(user.user.apikey)
+                        Ok((user.user.apikey, None))
                     }
                     Ok(None) => Err(ErrorCode::Forbidden),
                     Err(_) => Err(ErrorCode::Internal),

@@ -6,6 +6,7 @@
 //! full is told to disconnect. A push is serialised once and the same
 //! bytes are queued for every watcher. The hub lives in `AppState`; there are no statics.
 
+use crate::device::KeyKind;
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use metrics::{Counter, Gauge};
@@ -17,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+mod credentials;
 mod peer;
 
 pub use peer::{Outbox, Peer};
@@ -35,11 +37,23 @@ pub enum Bind {
 #[derive(Default)]
 struct Inner {
     /// deviceid → the device's own socket.
-    devices: HashMap<String, Peer>,
+    devices: HashMap<String, DeviceSocket>,
     /// deviceid → app sockets watching that device.
     watchers: HashMap<String, Vec<Peer>>,
     /// owner apikey → app sockets watching all of that user's devices.
     users: HashMap<String, Vec<Peer>>,
+    /// owner apikey → the sockets among `users` that subscribed with a token, and the
+    /// token version they carried (see `credentials.rs`).
+    tokens: HashMap<String, Vec<(Peer, i64)>>,
+    /// owner apikey → the lowest token version still valid, once one was retired while
+    /// this server runs.
+    retired: HashMap<String, i64>,
+}
+
+/// A device's own socket, and the key it proved itself with.
+struct DeviceSocket {
+    peer: Peer,
+    by: KeyKind,
 }
 
 /// The registry of connections, subscriptions and pending commands.
@@ -77,6 +91,15 @@ impl Hub {
     }
 }
 
+fn remove_token(list: &mut HashMap<String, Vec<(Peer, i64)>>, key: &str, id: u64) {
+    if let Some(v) = list.get_mut(key) {
+        v.retain(|(p, _)| p.id() != id);
+        if v.is_empty() {
+            list.remove(key);
+        }
+    }
+}
+
 fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
     if let Some(v) = list.get_mut(key) {
         v.retain(|p| p.id() != id);
@@ -93,17 +116,21 @@ impl Hub {
         peer::pair(id, queue_len, self.cut_off.clone())
     }
 
-    /// Makes `peer` the socket of `deviceid`.
-    pub fn bind_device(&self, deviceid: &str, peer: &Peer) -> Bind {
+    /// Makes `peer`, which proved itself with the key `by`, the socket of `deviceid`.
+    pub fn bind_device(&self, deviceid: &str, peer: &Peer, by: KeyKind) -> Bind {
         let mut inner = self.inner.lock();
-        match inner.devices.insert(deviceid.to_owned(), peer.clone()) {
+        let socket = DeviceSocket {
+            peer: peer.clone(),
+            by,
+        };
+        match inner.devices.insert(deviceid.to_owned(), socket) {
             None => {
                 self.devices.increment(1);
                 Bind::New
             }
-            Some(old) if old.id() == peer.id() => Bind::Already,
+            Some(old) if old.peer.id() == peer.id() => Bind::Already,
             Some(old) => {
-                old.kill();
+                old.peer.kill();
                 Bind::Replaced
             }
         }
@@ -115,7 +142,7 @@ impl Hub {
         if inner
             .devices
             .get(deviceid)
-            .is_some_and(|p| p.id() == peer_id)
+            .is_some_and(|s| s.peer.id() == peer_id)
         {
             inner.devices.remove(deviceid);
             self.devices.decrement(1);
@@ -130,13 +157,19 @@ impl Hub {
         self.inner.lock().devices.contains_key(deviceid)
     }
 
-    /// Queues `frame` on the device's socket; false when it has none.
-    pub fn send_to_device(&self, deviceid: &str, frame: &Utf8Bytes) -> bool {
+    /// Queues `frame` on the device's socket, or `keyed` (the same message with the
+    /// device key as its `apikey`) when the device proved itself with its device key: it
+    /// never sees the owner's apikey. False when it has no socket.
+    pub fn send_to_device(&self, deviceid: &str, frame: &Utf8Bytes, keyed: &Utf8Bytes) -> bool {
         let inner = self.inner.lock();
-        let Some(peer) = inner.devices.get(deviceid) else {
+        let Some(socket) = inner.devices.get(deviceid) else {
             return false;
         };
-        let sent = peer.send_text(frame);
+        let frame = match socket.by {
+            KeyKind::Owner => frame,
+            KeyKind::Device => keyed,
+        };
+        let sent = socket.peer.send_text(frame);
         self.count(sent as u64, !sent as u64);
         sent
     }
@@ -177,6 +210,7 @@ impl Hub {
         }
         for u in users {
             remove_peer(&mut inner.users, u, peer_id);
+            remove_token(&mut inner.tokens, u, peer_id);
         }
     }
 
@@ -185,15 +219,18 @@ impl Hub {
     pub fn forget_device(&self, deviceid: &str) {
         let mut inner = self.inner.lock();
         inner.watchers.remove(deviceid);
-        if let Some(p) = inner.devices.remove(deviceid) {
+        if let Some(s) = inner.devices.remove(deviceid) {
             self.devices.decrement(1);
-            p.kill();
+            s.peer.kill();
         }
     }
 
     /// A user was deleted: their subscribe-all sockets stop receiving.
     pub fn forget_user(&self, owner: &str) {
-        self.inner.lock().users.remove(owner);
+        let mut inner = self.inner.lock();
+        inner.users.remove(owner);
+        inner.tokens.remove(owner);
+        inner.retired.remove(owner);
     }
 
     /// Queues `frame` for every app watching `deviceid` or all devices of `owner`, once
@@ -278,284 +315,4 @@ impl Hub {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::Access;
-    use axum::extract::ws::Message;
-    use futures_util::FutureExt;
-    use serde_json::json;
-    use std::sync::Arc;
-
-    /// What the hub counted, read from counters swapped into its [`Metrics`].
-    struct Counts {
-        queued: Arc<AtomicU64>,
-        dropped: Arc<AtomicU64>,
-        cut_off: Arc<AtomicU64>,
-        devices: Arc<AtomicU64>,
-    }
-
-    impl Counts {
-        /// (queued, dropped, cut off).
-        fn pushes(&self) -> (u64, u64, u64) {
-            let get = |c: &AtomicU64| c.load(Ordering::Acquire);
-            (get(&self.queued), get(&self.dropped), get(&self.cut_off))
-        }
-
-        /// The devices-with-a-socket gauge.
-        fn devices(&self) -> f64 {
-            f64::from_bits(self.devices.load(Ordering::Acquire))
-        }
-    }
-
-    /// A hub made by [`Hub::new`] from real metrics whose hub handles count into atomics
-    /// the test can read. (`Metrics::start` spawns a task: the tests run in a runtime.)
-    fn hub() -> (Hub, Counts) {
-        let Ok(mut metrics) = Arc::try_unwrap(Metrics::start(Access::Open).expect("metrics"))
-        else {
-            panic!("fresh metrics are not shared");
-        };
-        let counts = Counts {
-            queued: Arc::default(),
-            dropped: Arc::default(),
-            cut_off: Arc::default(),
-            devices: Arc::default(),
-        };
-        metrics.pushes_queued = Counter::from_arc(counts.queued.clone());
-        metrics.pushes_dropped = Counter::from_arc(counts.dropped.clone());
-        metrics.peers_cut_off = Counter::from_arc(counts.cut_off.clone());
-        metrics.devices_ws = Gauge::from_arc(counts.devices.clone());
-        (Hub::new(&metrics), counts)
-    }
-
-    /// The text frames queued for a connection, taking them.
-    fn taken(outbox: &Outbox) -> Vec<String> {
-        std::iter::from_fn(|| outbox.try_recv())
-            .map(|m| match m {
-                Message::Text(t) => t.to_string(),
-                other => panic!("not a text frame: {other:?}"),
-            })
-            .collect()
-    }
-
-    /// Whether the connection was told to close since last asked (takes the signal).
-    fn was_killed(peer: &Peer) -> bool {
-        peer.killed().now_or_never().is_some()
-    }
-
-    fn frame(text: &'static str) -> Utf8Bytes {
-        Utf8Bytes::from_static(text)
-    }
-
-    #[tokio::test]
-    async fn a_push_reaches_every_watcher_and_subscriber_once_but_not_its_sender() {
-        let (hub, counts) = hub();
-        let (device_watcher, device_box) = hub.peer(8);
-        let (user_watcher, user_box) = hub.peer(8);
-        let (both, both_box) = hub.peer(8);
-        let (sender, sender_box) = hub.peer(8);
-        let (other_device, other_device_box) = hub.peer(8);
-        let (other_user, other_user_box) = hub.peer(8);
-        hub.watch("d1", &device_watcher);
-        hub.watch_user("u1", &user_watcher);
-        hub.watch("d1", &both);
-        hub.watch_user("u1", &both);
-        // Watching twice subscribes once.
-        hub.watch("d1", &both);
-        hub.watch("d1", &sender);
-        hub.watch_user("u1", &sender);
-        hub.watch("d2", &other_device);
-        hub.watch_user("u2", &other_user);
-
-        hub.push("d1", "u1", &frame("a"), Some(sender.id()));
-
-        assert_eq!(taken(&device_box), ["a"]);
-        assert_eq!(taken(&user_box), ["a"]);
-        assert_eq!(taken(&both_box), ["a"]);
-        assert!(taken(&sender_box).is_empty());
-        assert!(taken(&other_device_box).is_empty());
-        assert!(taken(&other_user_box).is_empty());
-        assert_eq!(counts.pushes(), (3, 0, 0));
-
-        // A change with no sender (the HTTP API) reaches that socket too.
-        hub.push("d1", "u1", &frame("b"), None);
-        assert_eq!(taken(&sender_box), ["b"]);
-        assert_eq!(taken(&both_box), ["b"]);
-        assert_eq!(counts.pushes(), (7, 0, 0));
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_cuts_that_peer_off_while_the_others_still_receive() {
-        let (hub, counts) = hub();
-        let (slow, slow_box) = hub.peer(1);
-        let (fast, fast_box) = hub.peer(4);
-        hub.watch("d1", &slow);
-        hub.watch_user("u1", &fast);
-
-        hub.push("d1", "u1", &frame("1"), None);
-        assert_eq!(counts.pushes(), (2, 0, 0));
-        assert!(!was_killed(&slow));
-
-        hub.push("d1", "u1", &frame("2"), None);
-        assert_eq!(counts.pushes(), (3, 1, 1));
-        assert!(was_killed(&slow));
-        assert!(!was_killed(&fast));
-
-        // Still full: refused again, but a connection is cut off (and counted) once.
-        hub.push("d1", "u1", &frame("3"), None);
-        assert_eq!(counts.pushes(), (4, 2, 1));
-        assert_eq!(taken(&slow_box), ["1"]);
-        assert_eq!(taken(&fast_box), ["1", "2", "3"]);
-
-        // A closed connection (its writer gone) refuses without being cut off.
-        drop(fast_box);
-        hub.push("d1", "u1", &frame("4"), None);
-        assert_eq!(counts.pushes(), (5, 3, 1));
-        assert_eq!(taken(&slow_box), ["4"]);
-    }
-
-    #[tokio::test]
-    async fn the_newest_socket_of_a_device_wins_and_an_older_one_cannot_unbind_it() {
-        let (hub, counts) = hub();
-        let (old, old_box) = hub.peer(8);
-        let (new, new_box) = hub.peer(8);
-
-        assert_eq!(hub.bind_device("d1", &old), Bind::New);
-        assert_eq!(hub.bind_device("d1", &old), Bind::Already);
-        assert!(!was_killed(&old));
-        assert_eq!(counts.devices(), 1.0);
-
-        assert_eq!(hub.bind_device("d1", &new), Bind::Replaced);
-        assert!(was_killed(&old));
-        assert!(!was_killed(&new));
-        assert_eq!(counts.devices(), 1.0);
-        assert!(hub.send_to_device("d1", &frame("cmd")));
-        assert!(taken(&old_box).is_empty());
-        assert_eq!(taken(&new_box), ["cmd"]);
-
-        // The replaced socket closing must not take the device offline.
-        assert!(!hub.unbind_device("d1", old.id()));
-        assert!(hub.is_connected("d1"));
-        assert_eq!(counts.devices(), 1.0);
-
-        assert!(hub.unbind_device("d1", new.id()));
-        assert!(!hub.is_connected("d1"));
-        assert_eq!(counts.devices(), 0.0);
-        assert!(!hub.unbind_device("d1", new.id()));
-        assert_eq!(counts.devices(), 0.0);
-        assert!(!hub.send_to_device("d1", &frame("cmd")));
-        assert_eq!(counts.pushes(), (1, 0, 0));
-    }
-
-    #[tokio::test]
-    async fn a_forgotten_device_loses_its_watchers_and_its_socket() {
-        let (hub, counts) = hub();
-        let (device, _device_box) = hub.peer(8);
-        let (watcher, watcher_box) = hub.peer(8);
-        let (subscriber, subscriber_box) = hub.peer(8);
-        let (other_watcher, other_watcher_box) = hub.peer(8);
-        hub.bind_device("d1", &device);
-        hub.watch("d1", &watcher);
-        hub.watch_user("u1", &subscriber);
-        hub.watch("d2", &other_watcher);
-
-        hub.forget_device("d1");
-
-        assert!(was_killed(&device));
-        assert!(!hub.is_connected("d1"));
-        assert_eq!(counts.devices(), 0.0);
-        hub.push("d1", "u1", &frame("a"), None);
-        hub.push("d2", "u2", &frame("b"), None);
-        assert!(taken(&watcher_box).is_empty());
-        // The owner's subscribe-all socket is the owner's, not the device's.
-        assert_eq!(taken(&subscriber_box), ["a"]);
-        assert_eq!(taken(&other_watcher_box), ["b"]);
-        assert!(!was_killed(&watcher));
-
-        // A device without a socket: nothing to close, the gauge stays.
-        hub.forget_device("d2");
-        assert_eq!(counts.devices(), 0.0);
-        hub.push("d2", "u2", &frame("c"), None);
-        assert!(taken(&other_watcher_box).is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_forgotten_user_gets_no_more_pushes_of_all_their_devices() {
-        let (hub, _counts) = hub();
-        let (subscriber, subscriber_box) = hub.peer(8);
-        let (watcher, watcher_box) = hub.peer(8);
-        let (other_user, other_user_box) = hub.peer(8);
-        hub.watch_user("u1", &subscriber);
-        hub.watch("d1", &watcher);
-        hub.watch_user("u2", &other_user);
-
-        hub.forget_user("u1");
-        hub.push("d1", "u1", &frame("a"), None);
-        hub.push("d2", "u2", &frame("b"), None);
-
-        assert!(taken(&subscriber_box).is_empty());
-        assert_eq!(taken(&watcher_box), ["a"]);
-        assert_eq!(taken(&other_user_box), ["b"]);
-    }
-
-    #[tokio::test]
-    async fn a_closed_connection_leaves_its_subscriptions() {
-        let (hub, _counts) = hub();
-        let (gone, gone_box) = hub.peer(8);
-        let (stays, stays_box) = hub.peer(8);
-        hub.watch("d1", &gone);
-        hub.watch_user("u1", &gone);
-        hub.watch("d1", &stays);
-
-        hub.leave(gone.id(), &["d1".to_owned()], &["u1".to_owned()]);
-        hub.push("d1", "u1", &frame("a"), None);
-
-        assert!(taken(&gone_box).is_empty());
-        assert_eq!(taken(&stays_box), ["a"]);
-    }
-
-    #[tokio::test]
-    async fn a_device_answer_reaches_the_command_waiting_for_it_once() {
-        let (hub, _counts) = hub();
-        let mut waiting = hub.expect_answer("d1", "s1");
-
-        assert!(!hub.answer("d1", "s2", json!({"error": 0})));
-        assert!(!hub.answer("d2", "s1", json!({"error": 0})));
-        assert!(waiting.try_recv().is_err());
-        assert!(hub.answer("d1", "s1", json!({"error": 0, "params": {}})));
-        assert_eq!(waiting.await.unwrap(), json!({"error": 0, "params": {}}));
-        assert!(!hub.answer("d1", "s1", json!({"error": 0})));
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_or_replaced_command_gets_no_answer() {
-        let (hub, _counts) = hub();
-        let cancelled = hub.expect_answer("d1", "s1");
-        hub.cancel_answer("d1", "s1");
-        assert!(!hub.answer("d1", "s1", json!({"error": 0})));
-        assert!(cancelled.await.is_err());
-
-        // A second command with the same sequence takes the answer; the first ends empty.
-        let first = hub.expect_answer("d1", "s2");
-        let second = hub.expect_answer("d1", "s2");
-        assert!(first.await.is_err());
-        assert!(hub.answer("d1", "s2", json!({"error": 0})));
-        assert_eq!(second.await.unwrap(), json!({"error": 0}));
-
-        // An app that stopped waiting: the answer is not taken.
-        drop(hub.expect_answer("d1", "s3"));
-        assert!(!hub.answer("d1", "s3", json!({"error": 0})));
-    }
-
-    #[tokio::test]
-    async fn a_shutdown_ends_every_waiting_command_at_once() {
-        let (hub, _counts) = hub();
-        let before = hub.expect_answer("d1", "s1");
-
-        hub.shut_down();
-
-        assert!(before.await.is_err());
-        assert!(hub.expect_answer("d1", "s2").await.is_err());
-        assert!(!hub.answer("d1", "s2", json!({"error": 0})));
-        assert!(*hub.shutdown_signal().borrow());
-    }
-}
+mod tests;

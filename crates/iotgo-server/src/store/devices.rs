@@ -4,7 +4,7 @@
 use super::filter::Where;
 use super::licenses;
 use super::{Device, DeviceFilter, Millis, StoreError, StoreResult};
-use iotgo_protocol::{DeviceId, DeviceType, Serial};
+use iotgo_protocol::{ApiKey, DeviceId, DeviceType, Serial};
 use serde_json::{Map, Value};
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
@@ -12,7 +12,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor};
 /// time.
 macro_rules! columns {
     () => {
-        "deviceid, apikey, name, grp, type, created_at, last_modified, online, \
+        "deviceid, apikey, device_key, name, grp, type, created_at, last_modified, online, \
          last_seen_at, last_connected_at, last_disconnected_at"
     };
 }
@@ -31,6 +31,12 @@ const BY_OWNER: &str = concat!(
 const BY_ID_AND_OWNER: &str = concat!(select_device!(), " WHERE deviceid = $1 AND apikey = $2");
 const BY_ID: &str = concat!(select_device!(), " WHERE deviceid = $1");
 const OWNER: &str = "SELECT apikey FROM devices WHERE deviceid = $1";
+const KEYS: &str = "SELECT apikey, device_key FROM devices WHERE deviceid = $1";
+const SET_KEY: &str = concat!(
+    "UPDATE devices SET device_key = $1 WHERE deviceid = $2 AND apikey = $3 RETURNING ",
+    columns!(),
+    ", params"
+);
 const RENAME: &str = concat!(
     "UPDATE devices SET name = $1, grp = $2 WHERE deviceid = $3 AND apikey = $4 RETURNING ",
     columns!(),
@@ -45,8 +51,8 @@ const DELETE: &str = concat!(
 const LIST: &str = concat!("SELECT ", columns!(), ", NULL AS params FROM devices");
 const COUNT: &str = "SELECT COUNT(*) FROM devices";
 const INSERT: &str = "INSERT INTO devices \
-                      (deviceid, apikey, name, grp, type, params, created_at, online) \
-                      VALUES ($1, $2, $3, $4, $5, '{}', $6, 0)";
+                      (deviceid, apikey, device_key, name, grp, type, params, created_at, online) \
+                      VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, 0)";
 const ALLOCATE: &str = "INSERT INTO device_counters (type, half, last) VALUES ($1, $2, $3) \
                         ON CONFLICT (type, half) DO UPDATE SET last = device_counters.last + $4 \
                         RETURNING last";
@@ -55,6 +61,7 @@ const ALLOCATE: &str = "INSERT INTO device_counters (type, half, last) VALUES ($
 struct DeviceRow {
     deviceid: String,
     apikey: String,
+    device_key: Option<String>,
     name: String,
     grp: String,
     #[sqlx(rename = "type")]
@@ -76,6 +83,9 @@ impl From<DeviceRow> for Device {
             kind: r.kind,
             deviceid: r.deviceid,
             apikey: r.apikey,
+            // Every row has one since migration 0005 (NOT NULL on PostgreSQL; SQLite
+            // cannot add that constraint to an existing table).
+            device_key: r.device_key.unwrap_or_default(),
             created_at: Millis(r.created_at),
             online: r.online != 0,
             params: r.params.map(|p| parse_params(&p)),
@@ -242,6 +252,33 @@ impl Devices<'_> {
         Ok(find_owner(self.read, id).await?)
     }
 
+    /// The owner's apikey and the device key of a device, `None` when there is no such
+    /// device.
+    pub async fn keys_of(&self, id: &str) -> StoreResult<Option<(String, String)>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(KEYS)
+            .bind(id)
+            .fetch_optional(self.read)
+            .await?;
+        Ok(row.map(|(owner, key)| (owner, key.unwrap_or_default())))
+    }
+
+    /// Gives a device of `owner` a new device key; the device as it is now
+    /// (`DeviceApi::regenerate_device_key` calls it, then updates the caches).
+    pub(crate) async fn set_device_key(
+        &self,
+        owner: &str,
+        id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Device>> {
+        let row: Option<DeviceRow> = sqlx::query_as(SET_KEY)
+            .bind(key)
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(self.write)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
     /// Renames and regroups a device of `owner`.
     pub async fn rename(
         &self,
@@ -297,9 +334,11 @@ async fn insert(
     group: &str,
 ) -> StoreResult<Device> {
     let now = Millis::now();
+    let device_key = ApiKey::generate();
     sqlx::query(INSERT)
         .bind(id.as_str())
         .bind(owner)
+        .bind(device_key.as_str())
         .bind(name)
         .bind(group)
         .bind(id.device_type().as_str())
@@ -313,6 +352,7 @@ async fn insert(
         kind: id.device_type().as_str().to_owned(),
         deviceid: id.as_str().to_owned(),
         apikey: owner.to_owned(),
+        device_key: device_key.as_str().to_owned(),
         created_at: now,
         online: false,
         params: Some(Map::new()),

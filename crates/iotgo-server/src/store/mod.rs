@@ -28,7 +28,7 @@ pub use history::{HistoryRow, RawPoint, history_rows};
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use state::{Applied, DeviceState, StateCache, StateLimits, StateWrite};
-pub use users::Users;
+pub use users::{Rotated, Users};
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

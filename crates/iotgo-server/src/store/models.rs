@@ -50,7 +50,8 @@ impl ToSchema for Millis {}
 pub struct User {
     /// Lowercased e-mail address.
     pub email: String,
-    /// Permanent UUID v4; also the owner key of the user's devices.
+    /// UUID v4; also the owner key of the user's devices. The user can rotate it
+    /// (`POST /api/user/apikey`).
     pub apikey: String,
     /// When the account was made.
     pub created_at: Millis,
@@ -63,7 +64,8 @@ pub struct UserRecord {
     pub user: User,
     /// Argon2id (or imported bcrypt) PHC string.
     pub password_hash: String,
-    /// Bumped on every password change; JWTs carry it.
+    /// Bumped on every password change, apikey rotation and "sign out everywhere";
+    /// JWTs carry it.
     pub token_version: i64,
     /// Whether the address is verified (always true unless `email_verification` is on
     /// and the account has not followed its link yet).
@@ -85,6 +87,10 @@ pub struct Device {
     pub deviceid: String,
     /// The owner's apikey.
     pub apikey: String,
+    /// The device's own key (UUID v4): it acts as this one device on the Device API
+    /// (update, query, register of this deviceid), and nothing else. Give it to the
+    /// device's firmware instead of the owner's apikey.
+    pub device_key: String,
     /// When the device was created or claimed.
     pub created_at: Millis,
     /// Whether the device is connected now.

@@ -19,10 +19,25 @@ const BY_APIKEY: &str = concat!(select_user!(), " WHERE apikey = $1");
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = $1, \
                             token_version = token_version + 1 \
                             WHERE apikey = $2 RETURNING token_version";
+const BUMP_VERSION: &str = "UPDATE users SET token_version = token_version + 1 \
+                            WHERE apikey = $1 RETURNING token_version";
+const ROTATE: &str = "UPDATE users SET apikey = $1, token_version = token_version + 1 \
+                      WHERE apikey = $2 RETURNING token_version";
+const ROTATE_DEVICES: &str =
+    "UPDATE devices SET apikey = $1 WHERE apikey = $2 RETURNING deviceid, device_key";
 const LIST: &str = select_user!();
 const COUNT: &str = "SELECT COUNT(*) FROM users";
 const DELETE_DEVICES: &str = "DELETE FROM devices WHERE apikey = $1 RETURNING deviceid";
 const DELETE: &str = "DELETE FROM users WHERE apikey = $1";
+
+/// What an apikey rotation changed.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The user's new token version.
+    pub token_version: i64,
+    /// The user's devices: (deviceid, device key).
+    pub devices: Vec<(String, String)>,
+}
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -114,6 +129,47 @@ impl Users<'_> {
             .fetch_one(self.write)
             .await?;
         Ok(version)
+    }
+
+    /// Bumps the token version ("sign out everywhere"): every token of the user dies.
+    /// The new version, `None` when there is no such user.
+    pub async fn bump_token_version(&self, apikey: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(BUMP_VERSION)
+            .bind(apikey)
+            .fetch_optional(self.write)
+            .await?)
+    }
+
+    /// Replaces the user's apikey `old` with `new`, on the user and as the owner of each of
+    /// their devices, and bumps the token version, in one transaction
+    /// (`DeviceApi::rotate_apikey` calls it, then updates the caches). The new token
+    /// version and the user's devices (deviceid, device key); `None` when there is no such
+    /// user.
+    pub(crate) async fn rotate_apikey(&self, old: &str, new: &str) -> StoreResult<Option<Rotated>> {
+        let mut tx = self.write.begin().await?;
+        let version: Option<i64> = sqlx::query_scalar(ROTATE)
+            .bind(new)
+            .bind(old)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from_db)?;
+        let Some(token_version) = version else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(ROTATE_DEVICES)
+            .bind(new)
+            .bind(old)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let devices = rows
+            .into_iter()
+            .map(|(id, key)| (id, key.unwrap_or_default()))
+            .collect();
+        Ok(Some(Rotated {
+            token_version,
+            devices,
+        }))
     }
 
     /// Users matching `filter`, newest first, with the number of matches before paging.

@@ -505,3 +505,50 @@ fn csv_fields(line: &str) -> Vec<String> {
     fields.push(cur);
     fields
 }
+
+#[tokio::test]
+async fn admin_tokens_are_refused_once_every_admin_is_signed_out() {
+    let app = spawn_app().await;
+    let (old, other) = (app.admin_token().await, app.admin_token().await);
+    assert_eq!(
+        app.get("/api/admin/users", Some(&old)).await.0,
+        StatusCode::OK
+    );
+    let (user_token, _) = app.register("a@example.com").await;
+    let (status, _) = app
+        .post("/api/admin/logout-all", &json!({}), Some(&user_token))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, body) = app
+        .post("/api/admin/logout-all", &json!({}), Some(&old))
+        .await;
+
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    for token in [&old, &other] {
+        let (status, body) = app.get("/api/admin/users", Some(token)).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "Invalid or expired token"})
+            )
+        );
+    }
+    // A new login works, and keeps working after a restart (the version is kept in the
+    // data directory).
+    let fresh = app.admin_token().await;
+    assert_eq!(
+        app.get("/api/admin/users", Some(&fresh)).await.0,
+        StatusCode::OK
+    );
+    let app = app.restart().await;
+    assert_eq!(
+        app.get("/api/admin/users", Some(&fresh)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/admin/users", Some(&old)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

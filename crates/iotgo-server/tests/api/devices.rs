@@ -30,6 +30,7 @@ async fn created_devices_follow_the_id_scheme_and_shape() {
         [
             "apikey",
             "createdAt",
+            "deviceKey",
             "deviceid",
             "group",
             "lastConnectedAt",

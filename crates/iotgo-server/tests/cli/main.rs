@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod admin;
 mod backup;
 mod config;
 mod licenses;

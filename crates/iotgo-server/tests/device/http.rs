@@ -303,7 +303,7 @@ async fn arduino_library_bytes_two_requests_on_one_connection_and_http_1_0() {
 }
 
 #[tokio::test]
-async fn register_gives_indie_devices_their_owner() {
+async fn register_gives_indie_devices_their_device_key() {
     let app = spawn_app().await;
     let me = owner(&app, "a@example.com").await;
     let (id, fkey) = license(&app, "01").await;
@@ -316,8 +316,14 @@ async fn register_gives_indie_devices_their_owner() {
     let wrong = json!({"action": "register", "deviceid": id, "apikey": me.apikey});
     assert_eq!(http(&app, wrong).await["error"], 403);
     claim(&app, &me, &id, &fkey).await;
+    // The answer is the device's own key (the original gave the owner's apikey): a
+    // license label does not hand out the owner's apikey.
+    let dk = device_key(&app, &me, &id).await;
+    assert_ne!(dk, me.apikey);
     let a = http(&app, reg).await;
-    assert_eq!(a, json!({"error": 0, "deviceid": id, "apikey": me.apikey}));
+    assert_eq!(a, json!({"error": 0, "deviceid": id, "apikey": dk}));
+    let q = json!({"action": "query", "deviceid": id, "apikey": dk, "params": []});
+    assert_eq!(http(&app, q).await["error"], 0);
 }
 
 #[tokio::test]

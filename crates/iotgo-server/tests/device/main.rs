@@ -5,6 +5,7 @@ mod helpers;
 
 mod bounds;
 mod crash;
+mod credentials;
 mod drain;
 mod http;
 mod metrics;

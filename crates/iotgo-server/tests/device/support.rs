@@ -45,6 +45,12 @@ pub(crate) async fn claim(app: &TestApp, owner: &Owner, deviceid: &str, factory_
     assert_eq!(body["deviceid"], deviceid, "{body}");
 }
 
+/// The device key of `deviceid`, as the Web API shows it to its owner.
+pub(crate) async fn device_key(app: &TestApp, owner: &Owner, deviceid: &str) -> String {
+    let d = web_device(app, owner, deviceid).await;
+    d["deviceKey"].as_str().expect("a device key").to_owned()
+}
+
 /// `POST /api/http` with a JSON body; the answer's status and exact text.
 pub(crate) async fn http_raw(app: &TestApp, body: &Value) -> (u16, String) {
     let res = app

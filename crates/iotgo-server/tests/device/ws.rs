@@ -116,25 +116,30 @@ async fn app_updates_to_indie_devices_are_forwarded_and_wait_for_the_device() {
         json!({"error": 503, "reason": "Device Offline", "deviceid": id, "apikey": k, "sequence": "1"})
     );
 
+    // `register` gives the device its device key, which it uses from then on; the
+    // commands it gets carry that key, never the owner's apikey.
+    let dk = device_key(&app, &me, &id).await;
     let mut dev = Ws::connect(&app).await;
     let a = dev
         .call(json!({"action": "register", "deviceid": id, "apikey": fkey}))
         .await;
-    assert_eq!(a, json!({"error": 0, "apikey": k, "deviceid": id}));
+    assert_eq!(a, json!({"error": 0, "apikey": dk, "deviceid": id}));
     // Indie firmware quirk: an empty params object answers as 0.
     let a = dev
-        .call(json!({"action": "query", "deviceid": id, "apikey": k, "params": []}))
+        .call(json!({"action": "query", "deviceid": id, "apikey": dk, "params": []}))
         .await;
     assert_eq!(
         a,
-        json!({"error": 0, "params": 0, "deviceid": id, "apikey": k})
+        json!({"error": 0, "params": 0, "deviceid": id, "apikey": dk})
     );
     let sys = web.recv().await;
     assert_eq!(sys["params"], json!({"online": true}));
 
     web.send(up("2")).await;
     let cmd = dev.recv().await;
-    assert_eq!(cmd, up("2"));
+    let mut command = up("2");
+    command["apikey"] = json!(dk);
+    assert_eq!(cmd, command);
     dev.send(json!({"error": 0, "sequence": "2"})).await;
     assert_eq!(
         web.recv().await,

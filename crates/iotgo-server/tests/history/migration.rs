@@ -87,3 +87,52 @@ async fn rows_from_before_chunks_read_the_same_after_the_migration() {
     assert_eq!(got, [(0, 1.5, 9.5, 3), (1, 3.5, 3.5, 1)]);
     store.close().await;
 }
+
+/// Migration 0005 on a SQLite database with devices from before it: each gets its own
+/// device key, a UUID v4, different from every other one.
+#[tokio::test]
+async fn devices_from_before_device_keys_each_get_their_own() {
+    install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::sqlite_url(dir.path());
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(4, &pool)
+        .await
+        .unwrap();
+    for n in 1..=50 {
+        sqlx::query(
+            "INSERT INTO devices (deviceid, apikey, name, type, created_at) \
+             VALUES ($1, 'k', 'd', '01', 0)",
+        )
+        .bind(format!("01{n:08x}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    for n in 1..=50 {
+        let (owner, key) = store
+            .devices()
+            .keys_of(&format!("01{n:08x}"))
+            .await
+            .unwrap()
+            .expect("the device");
+        assert_eq!(owner, "k");
+        let uuid = uuid::Uuid::parse_str(&key).expect("a UUID");
+        assert_eq!(
+            (uuid.get_version_num(), uuid.hyphenated().to_string()),
+            (4, key.clone())
+        );
+        keys.insert(key);
+    }
+    assert_eq!(keys.len(), 50);
+    store.close().await;
+}

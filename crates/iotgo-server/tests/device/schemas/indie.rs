@@ -16,6 +16,14 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
             "params": params, "sequence": sequence})
     };
     let on = json!({"switch": "on"});
+    // `register` gives the device its device key; the commands it gets carry that key,
+    // never the owner's apikey.
+    let dk = device_key(&app, &me, &id).await;
+    let command = |sequence: Value, params: Value| {
+        let mut c = up(sequence, params);
+        c["apikey"] = json!(dk);
+        c
+    };
 
     // The device is offline: 503, and the app now watches the device.
     let mut web = Client::connect(&app, &s).await;
@@ -69,7 +77,7 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
             Kind::Answer,
         )
         .await;
-    assert_eq!(a, json!({"error": 0, "apikey": k, "deviceid": id}));
+    assert_eq!(a, json!({"error": 0, "apikey": dk, "deviceid": id}));
     let online = push("sysmsg", &id, &k, json!({"online": true}));
     assert_eq!(web.recv(Kind::Push).await, online);
     assert_eq!(other.recv(Kind::Push).await, online);
@@ -77,18 +85,21 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
     let a = dev
         .call(
             Kind::Request,
-            json!({"action": "query", "deviceid": id, "apikey": k, "params": []}),
+            json!({"action": "query", "deviceid": id, "apikey": dk, "params": []}),
             Kind::Answer,
         )
         .await;
     assert_eq!(
         a,
-        json!({"error": 0, "params": 0, "deviceid": id, "apikey": k})
+        json!({"error": 0, "params": 0, "deviceid": id, "apikey": dk})
     );
 
     // A command the device carries out: the app is answered, the other app gets the push.
     web.send(Kind::Request, up(json!("2"), on.clone())).await;
-    assert_eq!(dev.recv(Kind::Command).await, up(json!("2"), on.clone()));
+    assert_eq!(
+        dev.recv(Kind::Command).await,
+        command(json!("2"), on.clone())
+    );
     dev.send(Kind::CommandAnswer, json!({"error": 0, "sequence": "2"}))
         .await;
     assert_eq!(
@@ -103,7 +114,10 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
     // The device's own error reaches the app as is: not one of the server's answers.
     let off = json!({"switch": "off"});
     web.send(Kind::Request, up(json!("3"), off.clone())).await;
-    assert_eq!(dev.recv(Kind::Command).await, up(json!("3"), off.clone()));
+    assert_eq!(
+        dev.recv(Kind::Command).await,
+        command(json!("3"), off.clone())
+    );
     let stuck = json!({"error": 500, "reason": "Relay stuck", "sequence": "3"});
     dev.send(Kind::CommandAnswer, stuck.clone()).await;
     let a = web.recv(Kind::CommandAnswer).await;
@@ -112,7 +126,10 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
 
     // No answer in time: 504.
     web.send(Kind::Request, up(json!("4"), off.clone())).await;
-    assert_eq!(dev.recv(Kind::Command).await, up(json!("4"), off.clone()));
+    assert_eq!(
+        dev.recv(Kind::Command).await,
+        command(json!("4"), off.clone())
+    );
     assert_eq!(
         web.recv(Kind::Answer).await,
         json!({"error": 504, "reason": "Request Timeout", "deviceid": id, "apikey": k,
@@ -134,7 +151,7 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
             .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
         "{cmd}"
     );
-    assert_eq!(cmd, up(seq.clone(), json!({"timers": 0})));
+    assert_eq!(cmd, command(seq.clone(), json!({"timers": 0})));
     dev.send(Kind::CommandAnswer, json!({"error": 0, "sequence": seq}))
         .await;
     assert_eq!(
@@ -148,7 +165,7 @@ async fn indie_commands_and_their_answers_match_their_schemas() {
 
     // Over HTTP too; the device's answer matches a numeric sequence by its text.
     let (a, ()) = tokio::join!(post(&app, &s, up(json!(5), on.clone()), true), async {
-        assert_eq!(dev.recv(Kind::Command).await, up(json!(5), on.clone()));
+        assert_eq!(dev.recv(Kind::Command).await, command(json!(5), on.clone()));
         dev.send(Kind::CommandAnswer, json!({"error": 0, "sequence": "5"}))
             .await;
     });

@@ -1,0 +1,89 @@
+//! The version of admin tokens: every admin token carries it, and one of an older version
+//! is refused. Revoking admin tokens (`POST /api/admin/logout-all`, or the operator's
+//! `iotgo admin revoke-tokens`, which needs no running server) bumps it.
+//!
+//! It lives in the data directory (`admin_token_version`, 0600, beside the other secrets)
+//! so that it survives restarts and the command line can bump it while a server runs: the
+//! server reads it on every admin request (a few bytes, and admin requests are rare), so
+//! a revocation takes effect at once, with no restart.
+
+use crate::secrets::write_private;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+const FILE: &str = "admin_token_version";
+
+/// The admin token version kept in a data directory.
+#[derive(Debug, Clone)]
+pub struct AdminTokens {
+    path: PathBuf,
+}
+
+impl AdminTokens {
+    /// The version kept in `data_dir` (0 until first revoked).
+    pub fn new(data_dir: &Path) -> Self {
+        AdminTokens {
+            path: data_dir.join(FILE),
+        }
+    }
+
+    /// The version in force.
+    pub async fn current(&self) -> anyhow::Result<i64> {
+        match tokio::fs::read_to_string(&self.path).await {
+            Ok(text) => parse(&text, &self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.path.display())),
+        }
+    }
+
+    /// Revokes every admin token issued so far; the new version.
+    pub async fn revoke(&self) -> anyhow::Result<i64> {
+        let next = self.current().await? + 1;
+        // Written beside and renamed over: a reader never sees a half-written file.
+        let tmp = self.path.with_extension("new");
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, &next.to_string())?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("cannot replace {}", self.path.display()))?;
+        Ok(next)
+    }
+}
+
+fn parse(text: &str, path: &Path) -> anyhow::Result<i64> {
+    text.trim().parse().with_context(|| {
+        format!(
+            "{} is not a number; delete it to start over",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_version_starts_at_zero_and_each_revocation_bumps_it_in_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = AdminTokens::new(dir.path());
+        assert_eq!(tokens.current().await.unwrap(), 0);
+        assert_eq!(tokens.revoke().await.unwrap(), 1);
+        assert_eq!(tokens.revoke().await.unwrap(), 2);
+        assert_eq!(AdminTokens::new(dir.path()).current().await.unwrap(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(FILE))
+                .unwrap()
+                .permissions();
+            assert_eq!(mode.mode() & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_an_error_not_version_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), "x").unwrap();
+        assert!(AdminTokens::new(dir.path()).current().await.is_err());
+    }
+}
