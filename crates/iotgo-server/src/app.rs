@@ -8,6 +8,7 @@ use crate::metrics::{Access, Metrics};
 use crate::net::Http;
 use crate::shutdown::Drain;
 use crate::store::Store;
+use crate::throttle::Throttles;
 use crate::{api, metrics, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Password hashing for requests, a bounded number at once.
     pub passwords: Arc<Passwords>,
+    /// Throttles of logins and sign-ups.
+    pub throttles: Arc<Throttles>,
 }
 
 /// A built application, ready to serve.
@@ -83,7 +86,9 @@ impl App {
             config.password_hash_concurrency,
             config.password_hash_queue_timeout,
         )?);
+        let throttles = Throttles::new(&config, metrics.clone());
         let state = AppState {
+            throttles,
             passwords,
             history,
             devices,
