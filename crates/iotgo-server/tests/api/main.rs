@@ -11,4 +11,5 @@ mod server;
 #[allow(dead_code, unused_imports)] // the real binary's start-up, shared with the Device API tests
 #[path = "../device/support.rs"]
 mod support;
+mod throttle;
 mod users;
