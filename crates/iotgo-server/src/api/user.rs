@@ -72,6 +72,9 @@ async fn register(
     let [email, password] = non_empty(&body)?;
     let email = validate::email(email)?;
     validate::new_password(password)?;
+    // Counted once the input is valid, before the captcha check and the hash it costs.
+    (state.throttles.register(client))
+        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
     if let Some(secret) = &state.config.recaptcha_secret {
         let token = body.response.as_deref().unwrap_or_default();
         if token.is_empty() {
@@ -89,9 +92,6 @@ async fn register(
             }
         }
     }
-    // Counted once it is known to be a real attempt, before the hash it costs.
-    (state.throttles.register(client))
-        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
     let hash = state.passwords.hash(password.to_owned()).await?;
     let apikey = ApiKey::generate();
     let record = match state

@@ -259,7 +259,7 @@ impl DeviceApi {
             Err(answer) => return answer.to_value(),
         };
         if let Err(answer) = self.admit(&req, client) {
-            return answer.to_value();
+            return answer;
         }
         tracing::Span::current().record("deviceid", req.deviceid.as_str());
         let from_device = req.sender == Sender::Device;
@@ -269,7 +269,8 @@ impl DeviceApi {
                 match self.update(req, params, raw, None).await {
                     Outcome::Done(reply) => reply,
                     Outcome::Committing(update) => update.finish(self).await,
-                    Outcome::Forwarded(forwarded) => forwarded.finish().await,
+                    // The device's own answer: whatever its code, the key was right.
+                    Outcome::Forwarded(forwarded) => return forwarded.finish().await.answer,
                 }
             }
             _ => self.respond(req).await,
@@ -283,13 +284,13 @@ impl DeviceApi {
 
     /// Whether a request from `client` is served: not while the address is blocked after
     /// failed apikeys (429, answered from memory: no database read).
-    fn admit(&self, req: &Request, client: IpAddr) -> Result<(), Answer> {
+    fn admit(&self, req: &Request, client: IpAddr) -> Result<(), Value> {
         if self.throttle.admits(client) {
             return Ok(());
         }
         let answer = req.echo.error(ErrorCode::TooManyRequests);
         self.metrics.device_request(action_of(req), answer.error);
-        Err(answer)
+        Err(answer.to_value())
     }
 
     /// Counts an answer 403 (a wrong apikey, token or factory key) against `client`.

@@ -336,7 +336,7 @@ impl Session {
         let indie_sender = from_device && req.deviceid.is_indie();
         if let Err(answer) = self.api.admit(&req, self.client) {
             self.drain().await;
-            return self.send(for_sender(indie_sender, answer.to_value()));
+            return self.send(for_sender(indie_sender, answer));
         }
         let Action::Update(params) = &mut req.action else {
             self.drain().await;
