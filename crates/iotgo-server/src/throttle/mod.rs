@@ -40,6 +40,20 @@ const DEVICE_BACKOFF: (Duration, Duration, Duration) = (
     Duration::from_secs(5),
 );
 
+/// The longest e-mail address an account may have (RFC 5321, as sign-up checks): a
+/// longer one, which can be nobody's, is remembered by its first this many bytes, so that
+/// a key is never larger.
+const MAX_EMAIL: usize = 254;
+
+/// The key of an account: `email`, cut to [`MAX_EMAIL`] bytes.
+fn account_key(email: &str) -> &str {
+    let mut end = email.len().min(MAX_EMAIL);
+    while !email.is_char_boundary(end) {
+        end -= 1;
+    }
+    &email[..end]
+}
+
 /// Who is logging in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Realm {
@@ -150,7 +164,7 @@ impl Throttles {
         client: IpAddr,
         email: &str,
     ) -> Result<LoginAttempt<'_>, Duration> {
-        let client = client_key(client);
+        let (client, email) = (client_key(client), account_key(email));
         let attempt = LoginAttempt {
             throttles: self,
             realm,

@@ -198,3 +198,12 @@ async fn devices_are_blocked_after_failed_keys_and_updates_are_rated() {
     tokio::time::advance(S / 10).await;
     assert!(d.update("1000000001"));
 }
+
+#[test]
+fn account_keys_are_at_most_254_bytes() {
+    assert_eq!(account_key("a@example.com"), "a@example.com");
+    let long = format!("{}@example.com", "é".repeat(200));
+    let key = account_key(&long);
+    assert!(key.len() <= 254 && key.len() >= 253, "{}", key.len());
+    assert!(long.starts_with(key));
+}
