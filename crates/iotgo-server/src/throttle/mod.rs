@@ -175,22 +175,27 @@ impl Throttles {
             return Ok(attempt);
         }
         let now = Instant::now();
-        let accounts = self.accounts(realm);
-        let blocked = |f: Option<&Failures>| f.and_then(|f| f.blocked(now));
-        let wait = self
+        let (address, account) = (self.address_rules, self.account_rules);
+        let counted = self
             .addresses
-            .peek(&client, now, blocked)
-            .max(accounts.peek(email, now, blocked));
-        if let Some(wait) = wait {
+            .with(&client, now, |f| f.attempt(&address, now))
+            .and_then(|()| {
+                let accounts = self.accounts(realm);
+                let counted = accounts.with(email, now, |f| f.attempt(&account, now));
+                if counted.is_err() {
+                    // Not checked: the address gets its attempt back.
+                    self.addresses
+                        .with(&client, now, |f| f.refund(&address, now));
+                }
+                counted
+            });
+        if let Err(wait) = counted {
             self.metrics.throttled(match realm {
                 Realm::User => Throttled::Login,
                 Realm::Admin => Throttled::AdminLogin,
             });
             return Err(wait);
         }
-        let (address, account) = (self.address_rules, self.account_rules);
-        self.addresses.with(&client, now, |f| f.fail(&address, now));
-        accounts.with(email, now, |f| f.fail(&account, now));
         Ok(attempt)
     }
 

@@ -211,6 +211,17 @@ impl Failures {
         self.clear_at = self.blocked_until.max(forgiven);
     }
 
+    /// Counts an attempt as a failure until it proves right, unless the key is blocked:
+    /// then `Err(wait)` and nothing is counted. (One call under the table's lock: two
+    /// concurrent attempts cannot both pass the last free one.)
+    pub(super) fn attempt(&mut self, rules: &Backoff, now: Instant) -> Result<(), Duration> {
+        if let Some(wait) = self.blocked(now) {
+            return Err(wait);
+        }
+        self.fail(rules, now);
+        Ok(())
+    }
+
     /// Takes back one counted attempt that turned out not to be a failure; a count back
     /// under the free failures lifts the block.
     pub(super) fn refund(&mut self, rules: &Backoff, now: Instant) {

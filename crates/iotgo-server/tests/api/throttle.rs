@@ -285,3 +285,45 @@ async fn the_throttled_routes_document_their_429() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_guesses_pass_one_at_a_time_and_throttled_ones_cost_no_hash() {
+    // One hash at a time, and no wait for a turn: a login that has to hash beside another
+    // is answered 503.
+    let app = throttled_app(|c| {
+        c.password_hash_concurrency = 1;
+        c.password_hash_queue_timeout = std::time::Duration::from_millis(1);
+    })
+    .await;
+    app.register("eve@example.com").await;
+    // Four guesses, counted whether they were checked or found hashing busy (a guess
+    // counts from its start).
+    let checked_or_busy = |status: StatusCode, body: &Value| {
+        let busy = json!({"error": "The server is busy, please try again in a moment."});
+        (status, body) == (StatusCode::OK, &wrong_password())
+            || (status, body) == (StatusCode::SERVICE_UNAVAILABLE, &busy)
+    };
+    for i in 1..=4 {
+        let from = format!("198.51.100.{i}");
+        let (status, _, body) = login_from(&app, &from, "eve@example.com", "guess guess").await;
+        assert!(checked_or_busy(status, &body), "{status} {body}");
+    }
+
+    // The last free guess, sixteen times at once from sixteen addresses.
+    let guesses = (0..16).map(|i| {
+        let app = &app;
+        async move {
+            let from = format!("203.0.113.{i}");
+            login_from(app, &from, "eve@example.com", "guess guess").await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+
+    // One went on to the hasher; fifteen were refused before it (had they hashed beside
+    // it, they would have been 503s).
+    let passed = answers.iter().filter(|(s, _, b)| checked_or_busy(*s, b));
+    let throttled = answers.iter().filter(|(s, r, b)| {
+        *s == StatusCode::TOO_MANY_REQUESTS && *r == Some(2) && *b == too_many(2)
+    });
+    assert_eq!((passed.count(), throttled.count()), (1, 15), "{answers:?}");
+}
