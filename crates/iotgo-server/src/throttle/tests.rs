@@ -207,3 +207,20 @@ fn account_keys_are_at_most_254_bytes() {
     assert!(key.len() <= 254 && key.len() >= 253, "{}", key.len());
     assert!(long.starts_with(key));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_guess_at_a_blocked_account_is_not_counted_against_the_address() {
+    let metrics = Metrics::start(Access::Off).unwrap();
+    let t = Throttles::new(&config(|c| c.login_failures_free_per_ip = 7), metrics);
+    let ip: IpAddr = "198.51.100.1".parse().unwrap();
+    for _ in 0..5 {
+        let _failed = t.login(Realm::User, ip, "a@example.com").unwrap();
+    }
+    for _ in 0..10 {
+        assert!(t.login(Realm::User, ip, "a@example.com").is_err());
+    }
+    // The address has counted 5 of its 7: one more guess is free, the next blocks it.
+    let _failed = t.login(Realm::User, ip, "b@example.com").unwrap();
+    let _failed = t.login(Realm::User, ip, "c@example.com").unwrap();
+    assert_eq!(t.login(Realm::User, ip, "d@example.com").err(), Some(2 * S));
+}
