@@ -9,6 +9,7 @@ use crate::metrics::{Access, Metrics};
 use crate::net::Http;
 use crate::shutdown::Drain;
 use crate::store::Store;
+use crate::throttle::Throttles;
 use crate::{api, metrics, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     /// Outgoing mail: verification, password reset, e-mail change.
     pub mail: Arc<Mail>,
+    /// Throttles of logins and sign-ups.
+    pub throttles: Arc<Throttles>,
 }
 
 /// A built application, ready to serve.
@@ -87,8 +90,10 @@ impl App {
             config.password_hash_queue_timeout,
         )?);
         let mail = Arc::new(Mail::start(&config, store.clone(), metrics.clone())?);
+        let throttles = Throttles::new(&config, metrics.clone());
         let state = AppState {
             mail,
+            throttles,
             passwords,
             history,
             devices,

@@ -3,7 +3,7 @@
 //! Business failures (wrong password, unknown device, …) answer HTTP 200, as the original
 //! did and as its clients expect; requests that cannot be read answer 4xx; internal
 //! failures are logged with their cause and answered with a generic 500; a saturated
-//! server answers 503 with `Retry-After`.
+//! server answers 503 with `Retry-After`, a throttled request 429 with `Retry-After`.
 
 use crate::auth::PasswordError;
 use crate::store::StoreError;
@@ -61,6 +61,17 @@ pub enum ApiError {
         /// Sent as `Retry-After`, in whole seconds.
         retry_after: Duration,
     },
+    /// A throttle refused the request (logins, sign-ups): HTTP 429, retry after this long.
+    #[error("Too many attempts, please try again in {} seconds.", whole_seconds(*retry_after))]
+    Throttled {
+        /// Sent as `Retry-After`, in whole seconds (at least 1).
+        retry_after: Duration,
+    },
+}
+
+/// A wait in whole seconds, rounded up, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
 }
 
 impl ApiError {
@@ -99,13 +110,13 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Busy { retry_after } => {
-                let seconds = retry_after.as_secs_f64().ceil() as u64;
-                let mut res = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorBody::json(self.to_string()),
-                )
-                    .into_response();
+            ApiError::Busy { retry_after } | ApiError::Throttled { retry_after } => {
+                let seconds = whole_seconds(*retry_after);
+                let status = match &self {
+                    ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::TOO_MANY_REQUESTS,
+                };
+                let mut res = (status, ErrorBody::json(self.to_string())).into_response();
                 res.headers_mut().insert(RETRY_AFTER, seconds.into());
                 return res;
             }

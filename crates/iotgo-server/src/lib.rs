@@ -21,6 +21,7 @@ pub mod retention;
 pub mod secrets;
 pub mod shutdown;
 pub mod store;
+pub mod throttle;
 pub mod web;
 
 pub use app::{App, AppState, run};

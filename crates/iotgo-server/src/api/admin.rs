@@ -3,7 +3,7 @@
 use super::extract::{JsonBody, QueryMap};
 use super::openapi::UserListQuery;
 use super::openapi::{
-    AdminAuthFailure, BodyFailure, DeviceListQuery, HashingBusy, OrError, QueryFailure,
+    AdminAuthFailure, BodyFailure, DeviceListQuery, HashingBusy, OrError, QueryFailure, Throttled,
 };
 use super::query::{ListQuery, MAX_PAGE};
 use super::validate::{
@@ -14,7 +14,9 @@ use super::validate::{
 use crate::app::AppState;
 use crate::auth::AuthAdmin;
 use crate::error::ApiError;
+use crate::net::ClientIp;
 use crate::store::{Device, License, User};
+use crate::throttle::Realm;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -89,9 +91,10 @@ struct Admin {
 /// Signs an admin in.
 #[utoipa::path(post, path = "/api/admin/login", tag = "admin", request_body = Credentials,
     responses((status = 200, description = "The admin session, or a business error",
-        body = OrError<AdminSession>), BodyFailure, HashingBusy))]
+        body = OrError<AdminSession>), BodyFailure, HashingBusy, Throttled))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<AdminSession>, ApiError> {
     let [email, password] = required(
@@ -102,6 +105,8 @@ async fn login(
         "Email address and password must not be empty!",
     )?;
     let email = email.trim().to_lowercase();
+    let attempt = (state.throttles.login(Realm::Admin, client, &email))
+        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
     if !state
         .admins
         .verify(&state.passwords, &email, password)
@@ -111,6 +116,7 @@ async fn login(
             "Email address or password is not correct!",
         ));
     }
+    attempt.succeeded();
     let version = state.admins.tokens().current().await?;
     let jwt = state.jwt.issue_admin(&email, version)?;
     let user = Admin {

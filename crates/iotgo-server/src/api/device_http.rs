@@ -6,6 +6,7 @@
 
 use crate::app::AppState;
 use crate::metrics::DeviceAction;
+use crate::net::ClientIp;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -36,7 +37,12 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let bad = || {
         let code = ErrorCode::BadRequest.code();
         state.metrics.device_request(DeviceAction::Invalid, code);
@@ -57,5 +63,5 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(Value::Object(raw)) => raw,
         _ => return bad(),
     };
-    answer(StatusCode::OK, &state.devices.request(&raw).await)
+    answer(StatusCode::OK, &state.devices.request(&raw, client).await)
 }

@@ -144,6 +144,15 @@ pub enum HashingBusy {
     Busy(ErrorBody),
 }
 
+/// The answer of a throttled path (logins, sign-ups).
+#[derive(IntoResponses)]
+pub enum Throttled {
+    /// Too many attempts from this client address or for this account: retry after
+    /// `Retry-After` seconds (docs/security.md, "Throttling").
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    TooMany(ErrorBody),
+}
+
 /// Failures of the query string.
 #[derive(IntoResponses)]
 pub enum QueryFailure {

@@ -2,7 +2,7 @@
 
 use super::account;
 use super::extract::JsonBody;
-use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, UserAuthFailure};
+use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, Throttled, UserAuthFailure};
 use super::validate::{
     self,
     Required::{NonBlank, NonEmpty},
@@ -12,7 +12,9 @@ use crate::app::AppState;
 use crate::auth::SignedInUser;
 use crate::captcha;
 use crate::error::ApiError;
+use crate::net::ClientIp;
 use crate::store::{StoreError, User};
+use crate::throttle::Realm;
 use axum::Json;
 use axum::extract::State;
 use iotgo_protocol::ApiKey;
@@ -62,14 +64,18 @@ fn non_empty(c: &Credentials) -> Result<[&str; 2], ApiError> {
 /// Signs up: makes an account and signs it in.
 #[utoipa::path(post, path = "/api/user/register", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The new session, or a business error",
-        body = OrError<Session>), BodyFailure, HashingBusy))]
+        body = OrError<Session>), BodyFailure, HashingBusy, Throttled))]
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
     let [email, password] = non_empty(&body)?;
     let email = validate::email(email)?;
     validate::new_password(password)?;
+    // Counted once the input is valid, before the captcha check and the hash it costs.
+    (state.throttles.register(client))
+        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
     if let Some(secret) = &state.config.recaptcha_secret {
         let token = body.response.as_deref().unwrap_or_default();
         if token.is_empty() {
@@ -118,22 +124,23 @@ async fn register(
 /// Signs in with an e-mail address and password.
 #[utoipa::path(post, path = "/api/user/login", tag = "accounts", request_body = Credentials,
     responses((status = 200, description = "The session, or a business error",
-        body = OrError<Session>), BodyFailure, HashingBusy))]
+        body = OrError<Session>), BodyFailure, HashingBusy, Throttled))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
     let [email, password] = non_empty(&body)?;
     let wrong = || ApiError::business("Email address or password is not correct!");
-    let record = state
-        .store
-        .users()
-        .find_by_email(&email.trim().to_lowercase())
-        .await?;
+    let email = email.trim().to_lowercase();
+    let attempt = (state.throttles.login(Realm::User, client, &email))
+        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
+    let record = state.store.users().find_by_email(&email).await?;
     // An unknown address is verified against a dummy hash: it answers no faster.
     let hash = record.as_ref().map(|r| r.password_hash.as_str());
     let verified = state.passwords.verify(password, hash).await?;
     let record = record.filter(|_| verified).ok_or_else(wrong)?;
+    attempt.succeeded();
     let jwt = account::issue_jwt(&state, &record)?;
     Ok(Json(Session {
         jwt,

@@ -13,6 +13,7 @@
 
 use crate::app::AppState;
 use crate::device::Session;
+use crate::net::ClientIp;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -20,6 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
@@ -29,7 +31,11 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/ws", get(upgrade))
 }
 
-async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ws: WebSocketUpgrade,
+) -> Response {
     if state.devices.is_shutting_down() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -47,7 +53,7 @@ async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Respons
                 deviceid = tracing::field::Empty,
                 user = tracing::field::Empty,
             );
-            run(state, socket).instrument(span)
+            run(state, socket, client).instrument(span)
         })
 }
 
@@ -61,7 +67,7 @@ const WRITE_BATCH: usize = 64;
 /// the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-async fn run(state: AppState, socket: WebSocket) {
+async fn run(state: AppState, socket: WebSocket, client: IpAddr) {
     let (config, api) = (state.config, state.devices);
     let _open = api.track_socket();
     let mut shutdown = api.shutdown_signal();
@@ -69,7 +75,7 @@ async fn run(state: AppState, socket: WebSocket) {
         // Began between the upgrade and here: close at once.
         shutdown.mark_changed();
     }
-    let (mut session, queue) = Session::open(api.clone(), config.ws_queue_len);
+    let (mut session, queue) = Session::open(api.clone(), config.ws_queue_len, client);
     let peer = session.peer().clone();
     let (mut sink, mut stream) = socket.split();
     // The writer owns the sink: a client that stops reading blocks only this task. What

@@ -197,6 +197,33 @@ pub struct Config {
     /// (`IOTGO_EMAIL_VERIFICATION`); needs `smtp_url`.
     #[serde(deserialize_with = "switch")]
     pub email_verification: bool,
+    // --- Throttling (docs/security.md, "Throttling"); all off with `rate_limits = false` ---
+    /// Wrong logins for one account that cost nothing; from this many on, each blocks the
+    /// account for a back-off doubling from 2 s (`IOTGO_LOGIN_FAILURES_FREE`).
+    pub login_failures_free: u32,
+    /// Wrong logins from one client address (over all accounts, users and admins) that
+    /// cost nothing; from this many on, each blocks the address the same way
+    /// (`IOTGO_LOGIN_FAILURES_FREE_PER_IP`).
+    pub login_failures_free_per_ip: u32,
+    /// The longest login back-off; an account is forgiven one failure per this time, an
+    /// address one per minute (`IOTGO_LOGIN_BACKOFF_MAX`).
+    #[serde(with = "duration_text")]
+    pub login_backoff_max: Duration,
+    /// Sign-ups per hour from one client address, sustained (`IOTGO_REGISTRATIONS_PER_HOUR`).
+    pub registrations_per_hour: u32,
+    /// Sign-ups from one client address at once (`IOTGO_REGISTRATIONS_BURST`).
+    pub registrations_burst: u32,
+    /// Device API requests with a wrong apikey from one client address that cost nothing;
+    /// from this many on, the address is answered 429 for a back-off doubling from 1 s up
+    /// to 1 min, one failure forgiven every 5 s (`IOTGO_DEVICE_KEY_FAILURES_FREE`).
+    pub device_key_failures_free: u32,
+    /// Updates per second to one device, sustained (`IOTGO_DEVICE_UPDATES_PER_SECOND`).
+    pub device_updates_per_second: u32,
+    /// Updates to one device at once (`IOTGO_DEVICE_UPDATES_BURST`).
+    pub device_updates_burst: u32,
+    /// Most keys (addresses, e-mail addresses, devices) each throttle remembers; past it
+    /// new keys share one entry (`IOTGO_THROTTLE_MAX_KEYS`).
+    pub throttle_max_keys: usize,
 }
 
 impl Default for Config {
@@ -246,6 +273,15 @@ impl Default for Config {
             smtp_from: None,
             public_url: None,
             email_verification: false,
+            login_failures_free: 5,
+            login_failures_free_per_ip: 30,
+            login_backoff_max: Duration::from_secs(15 * 60),
+            registrations_per_hour: 10,
+            registrations_burst: 5,
+            device_key_failures_free: 20,
+            device_updates_per_second: 20,
+            device_updates_burst: 60,
+            throttle_max_keys: 100_000,
         }
     }
 }

@@ -28,12 +28,14 @@ use crate::history::Recorder;
 use crate::hub::Hub;
 use crate::metrics::{DeviceAction, Metrics};
 use crate::store::{Millis, StateLimits, StateWrite, Store};
+use crate::throttle::DeviceThrottle;
 use forward::Forwarded;
 use iotgo_protocol::{Action, Answer, DeviceId, ErrorCode, Limits, Request, Sender};
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use session::Committing;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -65,6 +67,8 @@ pub struct DeviceApi {
     metrics: Arc<Metrics>,
     /// The writer's task, awaited at shutdown.
     writer_task: Mutex<Option<JoinHandle<()>>>,
+    /// Failed apikeys per client address, updates per device.
+    throttle: Arc<DeviceThrottle>,
 }
 
 /// The result of a request that completed.
@@ -132,6 +136,16 @@ fn answer_code(answer: &Value) -> u16 {
         .unwrap_or(u16::MAX)
 }
 
+/// The action of a request, as counted.
+fn action_of(req: &Request) -> DeviceAction {
+    match req.action {
+        Action::Register => DeviceAction::Register,
+        Action::Update(_) => DeviceAction::Update,
+        Action::Query(_) => DeviceAction::Query,
+        Action::Date => DeviceAction::Date,
+    }
+}
+
 impl DeviceApi {
     /// Starts the writer (handing it `recorder`) and the presence sweeper; marks every
     /// device offline (nothing is connected to a server that is just starting). `jwt`
@@ -157,6 +171,7 @@ impl DeviceApi {
             metrics.clone(),
         );
         let api = Arc::new(DeviceApi {
+            throttle: DeviceThrottle::new(config, metrics.clone()),
             owners: Owners::new(store.clone()),
             store,
             jwt,
@@ -244,14 +259,17 @@ impl DeviceApi {
         }
     }
 
-    /// One request of a connectionless transport (HTTP), answered once it completed: an
-    /// update once committed, a forwarded command once the device answered. A device's
-    /// successful request keeps it online while it polls.
-    pub async fn request(self: &Arc<Self>, raw: &Map<String, Value>) -> Value {
+    /// One request of a connectionless transport (HTTP) from `client`, answered once it
+    /// completed: an update once committed, a forwarded command once the device answered.
+    /// A device's successful request keeps it online while it polls.
+    pub async fn request(self: &Arc<Self>, raw: &Map<String, Value>, client: IpAddr) -> Value {
         let mut req = match self.parse(raw) {
             Ok(req) => req,
             Err(answer) => return answer.to_value(),
         };
+        if let Err(answer) = self.admit(&req, client) {
+            return answer;
+        }
         tracing::Span::current().record("deviceid", req.deviceid.as_str());
         let from_device = req.sender == Sender::Device;
         let reply = match &mut req.action {
@@ -260,7 +278,8 @@ impl DeviceApi {
                 match self.update(req, params, raw, None).await {
                     Outcome::Done(reply) => reply,
                     Outcome::Committing(update) => update.finish(self).await,
-                    Outcome::Forwarded(forwarded) => forwarded.finish().await,
+                    // The device's own answer: whatever its code, the key was right.
+                    Outcome::Forwarded(forwarded) => return forwarded.finish().await.answer,
                 }
             }
             _ => self.respond(req).await,
@@ -269,7 +288,26 @@ impl DeviceApi {
             self.device_polled(reply.deviceid.as_str(), access.owner())
                 .await;
         }
+        self.key_checked(client, &reply.answer);
         reply.answer
+    }
+
+    /// Whether a request from `client` is served: not while the address is blocked after
+    /// failed apikeys (429, answered from memory: no database read).
+    fn admit(&self, req: &Request, client: IpAddr) -> Result<(), Value> {
+        if self.throttle.admits(client) {
+            return Ok(());
+        }
+        let answer = req.echo.error(ErrorCode::TooManyRequests);
+        self.metrics.device_request(action_of(req), answer.error);
+        Err(answer.to_value())
+    }
+
+    /// Counts an answer 403 (a wrong apikey, token or factory key) against `client`.
+    fn key_checked(&self, client: IpAddr, answer: &Value) {
+        if answer_code(answer) == ErrorCode::Forbidden.code() {
+            self.throttle.key_refused(client);
+        }
     }
 
     /// Parses a request object for this server's limits; a refused one is counted (as

@@ -34,6 +34,7 @@ use iotgo_protocol::message::{indie_answer, kind, sender};
 use iotgo_protocol::{Action, Answer, ApiKey, DeviceId, Echo, ErrorCode, Kind, Request, Sender};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -122,6 +123,12 @@ impl DeviceApi {
     ) -> Outcome {
         let outcome = match self.authorise(&req).await {
             Err(answer) => Outcome::Done(Reply::plain(req.deviceid, answer)),
+            // Bounded before the writer (and before a forward): one device cannot take
+            // the group commit for itself.
+            Ok(_) if !self.throttle.update(req.deviceid.as_str()) => {
+                let answer = req.echo.error(ErrorCode::TooManyRequests);
+                Outcome::Done(Reply::plain(req.deviceid, answer))
+            }
             Ok(access) if req.sender == Sender::App && req.deviceid.is_indie() => {
                 self.forward(req, raw, params, access, except)
             }
@@ -213,12 +220,14 @@ pub struct Session {
     token_expiry: Option<tokio::time::Instant>,
     /// Commands forwarded to indie devices, waiting for their answers.
     forwarded: JoinSet<()>,
+    /// The client address of the upgrade request, for the throttle of failed apikeys.
+    client: IpAddr,
 }
 
 impl Session {
-    /// A new connection with an outgoing queue of `queue_len` messages: its session, and
-    /// the outbox its writer takes the messages from.
-    pub fn open(api: Arc<DeviceApi>, queue_len: usize) -> (Session, Outbox) {
+    /// A new connection from `client` with an outgoing queue of `queue_len` messages: its
+    /// session, and the outbox its writer takes the messages from.
+    pub fn open(api: Arc<DeviceApi>, queue_len: usize, client: IpAddr) -> (Session, Outbox) {
         let (peer, outbox) = api.hub.peer(queue_len);
         let session = Session {
             api,
@@ -231,6 +240,7 @@ impl Session {
             app: false,
             token_expiry: None,
             forwarded: JoinSet::new(),
+            client,
         };
         (session, outbox)
     }
@@ -342,6 +352,10 @@ impl Session {
         };
         let from_device = req.sender == Sender::Device;
         let indie_sender = from_device && req.deviceid.is_indie();
+        if let Err(answer) = self.api.admit(&req, self.client) {
+            self.drain().await;
+            return self.send(for_sender(indie_sender, answer));
+        }
         let Action::Update(params) = &mut req.action else {
             self.drain().await;
             let reply = self.api.respond(req).await;
@@ -389,6 +403,7 @@ impl Session {
     /// connection to the device (see [`Session::settle`] for the rest of its way online),
     /// an app's subscribes it to the device.
     fn answered(&mut self, reply: Reply, from_device: bool, indie_sender: bool) {
+        self.api.key_checked(self.client, &reply.answer);
         self.send(for_sender(indie_sender, reply.answer));
         let Some(access) = reply.access else { return };
         let id = reply.deviceid.as_str();
@@ -426,7 +441,14 @@ impl Session {
     /// device of the user, current and future.
     async fn subscribe(&mut self, raw: &Map<String, Value>) -> Value {
         let echo = Echo::of(raw);
-        let answer = match self.user_of(raw).await {
+        let user = match self.api.throttle.admits(self.client) {
+            true => self.user_of(raw).await,
+            false => Err(ErrorCode::TooManyRequests),
+        };
+        if user == Err(ErrorCode::Forbidden) {
+            self.api.throttle.key_refused(self.client);
+        }
+        let answer = match user {
             Ok((owner, expires)) => {
                 if let Some(expires) = expires {
                     self.expires_at(expires);

@@ -78,6 +78,41 @@ impl DeviceAction {
     }
 }
 
+/// What a throttle refused, as counted (`what` label of `iotgo_throttled_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    /// `POST /api/user/login`.
+    Login,
+    /// `POST /api/user/register`.
+    Register,
+    /// `POST /api/admin/login`.
+    AdminLogin,
+    /// A Device API request from an address blocked after failed apikeys.
+    DeviceApikey,
+    /// A device update over the per-device rate.
+    DeviceUpdates,
+}
+
+impl Throttled {
+    const ALL: [Throttled; 5] = [
+        Throttled::Login,
+        Throttled::Register,
+        Throttled::AdminLogin,
+        Throttled::DeviceApikey,
+        Throttled::DeviceUpdates,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Throttled::Login => "login",
+            Throttled::Register => "register",
+            Throttled::AdminLogin => "admin_login",
+            Throttled::DeviceApikey => "device_apikey",
+            Throttled::DeviceUpdates => "device_updates",
+        }
+    }
+}
+
 /// The Device API's result codes (`error`), as counted; anything else (an indie device
 /// may answer a forwarded command with any code) is counted as `other`.
 const CODES: [u16; 8] = [0, 400, 403, 404, 429, 500, 503, 504];
@@ -144,6 +179,8 @@ pub struct Metrics {
     pub mails_throttled: Counter,
     /// Mails dropped because the mail queue was full.
     pub mails_dropped: Counter,
+    /// `iotgo_throttled_total`, by [`Throttled`].
+    throttled: [Counter; Throttled::ALL.len()],
     /// HTTP requests' handles by route template, resolved as requests come, per thread
     /// (no lock when counting).
     http: ThreadLocal<RefCell<HashMap<String, http::RouteHandles>>>,
@@ -200,6 +237,8 @@ impl Metrics {
                 mails_failed: counter!("iotgo_mails_total", "result" => "failed"),
                 mails_throttled: counter!("iotgo_mails_total", "result" => "throttled"),
                 mails_dropped: counter!("iotgo_mails_total", "result" => "dropped"),
+                throttled: Throttled::ALL
+                    .map(|what| counter!("iotgo_throttled_total", "what" => what.label())),
                 http: ThreadLocal::new(),
             })
         });
@@ -210,6 +249,11 @@ impl Metrics {
     /// Counts a Device API request by its action and the `error` code of its answer.
     pub fn device_request(&self, action: DeviceAction, code: u16) {
         self.device_requests[action as usize][code_index(code)].increment(1);
+    }
+
+    /// Counts a request refused by a throttle.
+    pub fn throttled(&self, what: Throttled) {
+        self.throttled[what as usize].increment(1);
     }
 
     /// Records an HTTP request: `route` is the matched path template, never the raw path.
@@ -318,6 +362,11 @@ fn describe() {
         "iotgo_connections_refused_total",
         "Connections answered 503 and closed, by reason: per_ip (max_connections_per_ip) \
          or total (max_connections)"
+    );
+    describe_counter!(
+        "iotgo_throttled_total",
+        "Requests refused by a throttle (429), by what: login, register, admin_login, \
+         device_apikey (an address blocked after failed apikeys), device_updates"
     );
 }
 

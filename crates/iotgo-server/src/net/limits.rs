@@ -171,7 +171,7 @@ async fn answer(mut tcp: TcpStream, why: Refusal) {
 /// The key a client's connections are counted under: its address, an IPv4 address in
 /// IPv6 form as IPv4, an IPv6 address by its /64 (one subscriber's usual share, which a
 /// client can walk through at will).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

@@ -13,7 +13,7 @@ mod limits;
 mod timer;
 
 pub use client::ClientIp;
-pub(crate) use limits::Slot;
+pub(crate) use limits::{Slot, client_key};
 pub(crate) use timer::Reads;
 
 use crate::config::Config;

@@ -13,4 +13,5 @@ mod smtp_sink;
 #[allow(dead_code, unused_imports)] // the real binary's start-up, shared with the Device API tests
 #[path = "../device/support.rs"]
 mod support;
+mod throttle;
 mod users;

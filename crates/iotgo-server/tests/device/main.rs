@@ -13,4 +13,5 @@ mod proxy;
 mod robust;
 mod schemas;
 mod support;
+mod throttle;
 mod ws;

@@ -156,6 +156,9 @@ pub(crate) async fn start_binary(
         .env("IOTGO_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
+        // As the test harness: the throttles off (these tests send flat out); a test of a
+        // throttle turns them on in `env`.
+        .env("IOTGO_RATE_LIMITS", "off")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);

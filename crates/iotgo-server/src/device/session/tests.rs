@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use crate::store::testing::{OWNER, store_with_devices};
 
+/// The client address of every test connection.
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// A started Device API over a fresh SQLite file, with one user and one DIY device.
 async fn api_with_device() -> (tempfile::TempDir, Arc<DeviceApi>, String) {
     let (dir, store, mut ids) = store_with_devices("00", 1).await;
@@ -47,7 +50,7 @@ async fn next(outbox: &Outbox) -> Value {
 #[tokio::test]
 async fn pipelined_updates_and_a_query_between_them_are_answered_in_request_order() {
     let (_dir, api, id) = api_with_device().await;
-    let (mut device, outbox) = Session::open(api.clone(), 16);
+    let (mut device, outbox) = Session::open(api.clone(), 16, LOCAL);
 
     // Two updates are taken without waiting for their commits.
     device.receive(&update(&id, 1, "device")).await;
@@ -80,10 +83,10 @@ async fn pipelined_updates_and_a_query_between_them_are_answered_in_request_orde
 #[tokio::test]
 async fn a_dropped_session_leaves_the_hub_and_its_device_goes_offline() {
     let (_dir, api, id) = api_with_device().await;
-    let (mut app, app_box) = Session::open(api.clone(), 16);
+    let (mut app, app_box) = Session::open(api.clone(), 16, LOCAL);
     app.receive(&query(&id, "q", "app")).await;
     assert_eq!(next(&app_box).await["error"], 0);
-    let (mut device, _device_box) = Session::open(api.clone(), 16);
+    let (mut device, _device_box) = Session::open(api.clone(), 16, LOCAL);
 
     // Arrange: the device's update binds its session; the app watches the device.
     device.receive(&update(&id, 1, "device")).await;
@@ -105,7 +108,7 @@ async fn a_dropped_session_leaves_the_hub_and_its_device_goes_offline() {
     // The app's session, dropped, watches nothing any more: a new connection of the
     // device pushes to nobody (its outbox, still here, stays empty).
     drop(app);
-    let (mut device, device_box) = Session::open(api.clone(), 16);
+    let (mut device, device_box) = Session::open(api.clone(), 16, LOCAL);
     device.receive(&update(&id, 2, "device")).await;
     device.answer_next().await;
     assert_eq!(next(&device_box).await["sequence"], "2");
@@ -117,10 +120,10 @@ async fn a_dropped_session_leaves_the_hub_and_its_device_goes_offline() {
 #[tokio::test]
 async fn answer_next_cancelled_at_every_await_still_answers_each_update_once_in_order() {
     let (_dir, api, id) = api_with_device().await;
-    let (mut app, app_box) = Session::open(api.clone(), 16);
+    let (mut app, app_box) = Session::open(api.clone(), 16, LOCAL);
     app.receive(&query(&id, "q", "app")).await;
     assert_eq!(next(&app_box).await["error"], 0);
-    let (mut device, outbox) = Session::open(api.clone(), 16);
+    let (mut device, outbox) = Session::open(api.clone(), 16, LOCAL);
     for n in 1..=3 {
         device.receive(&update(&id, n, "device")).await;
     }
