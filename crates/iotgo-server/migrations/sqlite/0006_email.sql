@@ -11,7 +11,7 @@ ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 1;
 CREATE TABLE email_tokens (
     token_hash TEXT PRIMARY KEY,
     kind       TEXT NOT NULL,
-    apikey     TEXT NOT NULL REFERENCES users (apikey) ON DELETE CASCADE,
+    apikey     TEXT NOT NULL REFERENCES users (apikey) ON DELETE CASCADE ON UPDATE CASCADE,
     email      TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL

@@ -198,9 +198,9 @@ async fn reset(
         return Err(BAD_LINK);
     }
     let password_hash = state.passwords.hash(password.to_owned()).await?;
+    // A lifecycle event: the sockets subscribed with an older token are cut too.
     let redeemed = state
-        .store
-        .email_tokens()
+        .devices
         .reset_password(&hash, &password_hash)
         .await?;
     redeemed.ok_or(BAD_LINK)?;

@@ -12,7 +12,7 @@ use super::user::Session;
 use crate::app::AppState;
 use crate::auth::{AuthAdmin, AuthUser};
 use crate::error::ApiError;
-use crate::store::{Device, User};
+use crate::store::{Device, User, UserRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
@@ -49,8 +49,16 @@ async fn rotate_apikey(
         apikey: apikey.as_str().to_owned(),
         ..me.user
     };
-    let jwt = state.jwt.issue_user(&user, version)?;
-    Ok(Json(Session { jwt, user }))
+    let record = UserRecord {
+        user,
+        token_version: version,
+        ..me
+    };
+    let jwt = super::account::issue_jwt(&state, &record)?;
+    Ok(Json(Session {
+        jwt,
+        user: record.user,
+    }))
 }
 
 /// Signs the caller out everywhere: every token of theirs, this one included, stops

@@ -12,7 +12,7 @@
 //! one of them; handlers (Web API, admin) call only these.
 
 use super::DeviceApi;
-use crate::store::{ClaimError, Device, StoreResult, User};
+use crate::store::{ClaimError, Device, Redeemed, StoreResult, User};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType};
 
 impl DeviceApi {
@@ -120,6 +120,25 @@ impl DeviceApi {
             .await?;
         self.hub.retire_tokens(owner, version);
         Ok(version)
+    }
+
+    /// Redeems a password reset token (its hash) with a new password hash and retires
+    /// every token of the account (the sockets subscribed with one are cut). `None` when
+    /// the token is unknown, used or expired.
+    pub async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> StoreResult<Option<Redeemed>> {
+        let reset = self
+            .store
+            .email_tokens()
+            .reset_password(token_hash, password_hash)
+            .await?;
+        Ok(reset.map(|(account, version)| {
+            self.hub.retire_tokens(&account.apikey, version);
+            account
+        }))
     }
 
     /// "Sign out everywhere": retires every token of the user `owner` (the sockets

@@ -45,7 +45,7 @@ const TAKE: &str = "DELETE FROM email_tokens WHERE token_hash = $1 AND kind = $2
 const VERIFY_USER: &str = "UPDATE users SET email_verified = 1 WHERE apikey = $1 AND email = $2";
 const RESET_PASSWORD: &str = "UPDATE users SET password_hash = $1, email_verified = 1, \
                               token_version = token_version + 1 \
-                              WHERE apikey = $2 AND email = $3";
+                              WHERE apikey = $2 AND email = $3 RETURNING token_version";
 const OLD_EMAIL: &str = "SELECT email FROM users WHERE apikey = $1";
 const CHANGE_EMAIL: &str = "UPDATE users SET email = $1, email_verified = 1 WHERE apikey = $2";
 
@@ -144,30 +144,30 @@ impl EmailTokens<'_> {
     /// Redeems a reset token: sets the password hash, bumps the token version (every
     /// older JWT dies), marks the address verified (the link proved it) and deletes the
     /// account's other reset tokens. `None` when the token is unknown, used or expired,
-    /// or the account's address changed since the link was mailed.
+    /// or the account's address changed since the link was mailed; else the account and
+    /// its new token version.
     pub async fn reset_password(
         &self,
         token_hash: &str,
         password_hash: &str,
-    ) -> StoreResult<Option<Redeemed>> {
+    ) -> StoreResult<Option<(Redeemed, i64)>> {
         let mut tx = self.write.begin().await?;
         let Some(r) = Self::take(&mut tx, TokenKind::Reset, token_hash).await? else {
             return Ok(None);
         };
-        let changed = sqlx::query(RESET_PASSWORD)
+        let version: Option<i64> = sqlx::query_scalar(RESET_PASSWORD)
             .bind(password_hash)
             .bind(&r.apikey)
             .bind(&r.email)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_optional(&mut *tx)
+            .await?;
         sqlx::query(DELETE_KIND)
             .bind(&r.apikey)
             .bind(TokenKind::Reset.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok((changed == 1).then_some(r))
+        Ok(version.map(|v| (r, v)))
     }
 
     /// Redeems an e-mail change token: the account takes the new address (verified);
