@@ -199,6 +199,29 @@ async fn a_reset_link_sets_the_password_once_and_retires_every_older_token() {
 }
 
 #[tokio::test]
+async fn a_reset_link_mailed_before_an_apikey_rotation_still_works() {
+    let (app, sink) = mail_app(|_| {}).await;
+    let (jwt, _) = app.register("rotating@example.com").await;
+    forgot(&app, "rotating@example.com").await;
+    let token = sink.wait_for(1).await[0].token("reset-password");
+
+    // The mailed token follows the account to its new apikey (one transaction).
+    let (status, rotated) = app.post("/api/user/apikey", &json!({}), Some(&jwt)).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let (status, body) = app
+        .post(
+            "/api/user/password/reset",
+            &json!({"token": token, "newPassword": "a new password"}),
+            None,
+        )
+        .await;
+
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    let body = login(&app, "rotating@example.com", "a new password").await;
+    assert_eq!(body["user"]["apikey"], rotated["user"]["apikey"]);
+}
+
+#[tokio::test]
 async fn an_expired_reset_link_is_refused() {
     let app = spawn_app().await;
     let (_, user) = app.register("late@example.com").await;
