@@ -411,3 +411,32 @@ async fn mail_settings_that_cannot_work_refuse_to_start() {
         assert!(!error.contains("hunter2"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_resend_too_soon_after_the_sign_up_mail_answers_the_same_and_sends_nothing() {
+    let (app, sink) = mail_app(|c| {
+        c.email_verification = true;
+        c.rate_limits = true;
+    })
+    .await;
+    let (jwt, _) = app.register("eager@example.com").await;
+
+    let (status, body) = app
+        .post("/api/user/email/resend", &json!({}), Some(&jwt))
+        .await;
+
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    app.register("patient@example.com").await;
+    let mails = sink.wait_for(2).await;
+    let to: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
+    assert_eq!(to, ["eager@example.com", "patient@example.com"]);
+    // The first link still works: a throttled request issues no new token.
+    let (_, body) = app
+        .post(
+            "/api/user/email/verify",
+            &json!({"token": mails[0].token("verify-email")}),
+            None,
+        )
+        .await;
+    assert_eq!(claims(body["jwt"].as_str().unwrap())["isActivated"], true);
+}
