@@ -39,7 +39,8 @@ pub const UI_PATH: &str = "/api/docs";
     ),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "accounts", description = "Sign-up, login, password change"),
+        (name = "accounts", description = "Sign-up, login, password change; e-mail \
+            verification, password reset and e-mail change by mailed links"),
         (name = "devices", description = "A user's own devices"),
         (name = "history", description = "The recorded values of a user's device"),
         (name = "admin", description = "The admin panel: login, users, devices"),
