@@ -440,3 +440,39 @@ async fn a_resend_too_soon_after_the_sign_up_mail_answers_the_same_and_sends_not
         .await;
     assert_eq!(claims(body["jwt"].as_str().unwrap())["isActivated"], true);
 }
+
+#[tokio::test]
+async fn a_mail_the_smtp_server_does_not_take_is_counted_as_failed() {
+    // A port with nobody listening: every send fails.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(Secret::new(format!(
+            "smtp://u:hunter2@127.0.0.1:{port}?tls=none"
+        )));
+        c.smtp_from = Some("iotgo@example.com".into());
+        c.public_url = Some("https://iot.example.com".into());
+    })
+    .await;
+    app.register("unlucky@example.com").await;
+
+    forgot(&app, "unlucky@example.com").await;
+
+    let failed = async {
+        loop {
+            let scrape = app.scrape().await;
+            if scrape.get("iotgo_mails_total", &[("result", "failed")]) == Some(1.0) {
+                return scrape;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let scrape = tokio::time::timeout(std::time::Duration::from_secs(20), failed)
+        .await
+        .expect("the failed mail is counted");
+    assert_eq!(
+        scrape.get("iotgo_mails_total", &[("result", "sent")]),
+        Some(0.0)
+    );
+}
