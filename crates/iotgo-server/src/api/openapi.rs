@@ -106,7 +106,8 @@ pub enum UserAuthFailure {
     /// No, invalid or expired token (a password change retires older tokens).
     #[response(status = 401)]
     Unauthorized(ErrorBody),
-    /// An admin token on a user path.
+    /// An admin token on a user path; or, on device and history paths while
+    /// `email_verification` is on, an account that has not verified its address.
     #[response(status = 403)]
     Forbidden(ErrorBody),
 }
