@@ -68,6 +68,21 @@ async fn sign_up_with_verification_mails_a_link_that_activates_the_account_once(
         (status, body),
         (StatusCode::FORBIDDEN, json!({"error": UNVERIFIED}))
     );
+    let (status, _) = app
+        .get(
+            "/api/user/device/0100000001/history?fields=switch",
+            Some(&jwt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(
+            "/api/user/device",
+            &json!({"name": "Lamp", "type": "01"}),
+            Some(&jwt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let mails = sink.wait_for(1).await;
     assert_eq!(mails[0].to, ["new@example.com"]);
     assert!(
