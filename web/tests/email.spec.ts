@@ -3,7 +3,7 @@
  * so where a page needs mail to have gone out, the answer of that one route is stubbed;
  * everything else is the real server (a made-up token is refused by it).
  */
-import { expect, register, test, uniqueEmail } from './fixtures';
+import { expect, logIn, register, test, uniqueEmail } from './fixtures';
 
 const BAD_LINK = 'This link is not valid: it was used already, or it expired.';
 
@@ -91,4 +91,29 @@ test('a verification link signs in, and an unverified account is asked to verify
   await page.goto('/verify-email?token=abcd');
   await page.getByRole('button', { name: 'Verify my address' }).click();
   await expect(page.getByRole('heading', { name: 'Your devices' })).toBeVisible();
+});
+
+test('the profile asks for an e-mail change with the password', async ({ page, request }) => {
+  const account = await register(request, 'mover');
+  await page.route('**/api/config', async (route) => {
+    const real = await (await route.fetch()).json();
+    await route.fulfill({ json: { ...real, mailEnabled: true } });
+  });
+  await logIn(page, account.email, account.password);
+  await page.getByRole('link', { name: 'Profile' }).click();
+  const newEmail = uniqueEmail('moved');
+  await page.getByLabel('New e-mail address').fill(newEmail);
+  await page.getByLabel('Password', { exact: true }).fill(account.password);
+  // The test server sends no mail: the real answer says so.
+  await page.getByRole('button', { name: 'Change e-mail address' }).click();
+  await expect(page.getByRole('alert')).toHaveText('This server does not send e-mail.');
+
+  let sent: unknown = null;
+  await page.route('**/api/user/email', (route) => {
+    sent = route.request().postDataJSON();
+    return route.fulfill({ json: {} });
+  });
+  await page.getByRole('button', { name: 'Change e-mail address' }).click();
+  await expect(page.getByRole('status')).toHaveText(`We sent a link to ${newEmail}. Open it to use that address.`);
+  expect(sent).toEqual({ email: newEmail, password: account.password });
 });

@@ -39,7 +39,9 @@ pub const UI_PATH: &str = "/api/docs";
     ),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "accounts", description = "Sign-up, login, password change, API key rotation, signing out everywhere"),
+        (name = "accounts", description = "Sign-up, login, password change, API key \
+            rotation, signing out everywhere; e-mail verification, password reset and e-mail \
+            change by mailed links"),
         (name = "devices", description = "A user's own devices"),
         (name = "history", description = "The recorded values of a user's device"),
         (name = "admin", description = "The admin panel: login, users, devices"),
@@ -105,7 +107,8 @@ pub enum UserAuthFailure {
     /// No, invalid or expired token (a password change retires older tokens).
     #[response(status = 401)]
     Unauthorized(ErrorBody),
-    /// An admin token on a user path.
+    /// An admin token on a user path; or, on device and history paths while
+    /// `email_verification` is on, an account that has not verified its address.
     #[response(status = 403)]
     Forbidden(ErrorBody),
 }

@@ -54,7 +54,9 @@ fn show(key: &str, value: &Value) -> String {
 fn mask(key: &str, value: &Value) -> Value {
     match value {
         Value::Null => Value::Null,
-        Value::String(url) if key == "database_url" => Value::String(mask_url_password(url)),
+        Value::String(url) if key == "database_url" || key == "smtp_url" => {
+            Value::String(mask_url_password(url))
+        }
         _ if is_secret_key(key) => Value::String("***".into()),
         Value::Object(map) => {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), mask(k, v))).collect())

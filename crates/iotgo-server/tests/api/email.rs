@@ -68,6 +68,21 @@ async fn sign_up_with_verification_mails_a_link_that_activates_the_account_once(
         (status, body),
         (StatusCode::FORBIDDEN, json!({"error": UNVERIFIED}))
     );
+    let (status, _) = app
+        .get(
+            "/api/user/device/0100000001/history?fields=switch",
+            Some(&jwt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(
+            "/api/user/device",
+            &json!({"name": "Lamp", "type": "01"}),
+            Some(&jwt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let mails = sink.wait_for(1).await;
     assert_eq!(mails[0].to, ["new@example.com"]);
     assert!(
@@ -433,4 +448,69 @@ async fn mail_settings_that_cannot_work_refuse_to_start() {
         assert!(error.contains(want), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn a_resend_too_soon_after_the_sign_up_mail_answers_the_same_and_sends_nothing() {
+    let (app, sink) = mail_app(|c| {
+        c.email_verification = true;
+        c.rate_limits = true;
+    })
+    .await;
+    let (jwt, _) = app.register("eager@example.com").await;
+
+    let (status, body) = app
+        .post("/api/user/email/resend", &json!({}), Some(&jwt))
+        .await;
+
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    app.register("patient@example.com").await;
+    let mails = sink.wait_for(2).await;
+    let to: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
+    assert_eq!(to, ["eager@example.com", "patient@example.com"]);
+    // The first link still works: a throttled request issues no new token.
+    let (_, body) = app
+        .post(
+            "/api/user/email/verify",
+            &json!({"token": mails[0].token("verify-email")}),
+            None,
+        )
+        .await;
+    assert_eq!(claims(body["jwt"].as_str().unwrap())["isActivated"], true);
+}
+
+#[tokio::test]
+async fn a_mail_the_smtp_server_does_not_take_is_counted_as_failed() {
+    // A port with nobody listening: every send fails.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(Secret::new(format!(
+            "smtp://u:hunter2@127.0.0.1:{port}?tls=none"
+        )));
+        c.smtp_from = Some("iotgo@example.com".into());
+        c.public_url = Some("https://iot.example.com".into());
+    })
+    .await;
+    app.register("unlucky@example.com").await;
+
+    forgot(&app, "unlucky@example.com").await;
+
+    let failed = async {
+        loop {
+            let scrape = app.scrape().await;
+            if scrape.get("iotgo_mails_total", &[("result", "failed")]) == Some(1.0) {
+                return scrape;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let scrape = tokio::time::timeout(std::time::Duration::from_secs(20), failed)
+        .await
+        .expect("the failed mail is counted");
+    assert_eq!(
+        scrape.get("iotgo_mails_total", &[("result", "sent")]),
+        Some(0.0)
+    );
 }

@@ -35,7 +35,11 @@ async fn check_config_prints_every_key_with_its_source_and_masks_secrets() {
     ]);
     cmd.env("IOTGO_JWT_TTL", "2h")
         .env("IOTGO_RECAPTCHA_SECRET", "captcha-secret")
-        .env("IOTGO_ADMIN_PASSWORD", "0123456789");
+        .env("IOTGO_ADMIN_PASSWORD", "0123456789")
+        .env(
+            "IOTGO_SMTP_URL",
+            "smtp://iotgo%40example.com:smtp-password@mail.example:587",
+        );
     let out = run(cmd, None).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let from_file = format!("file {}", file.display());
@@ -70,6 +74,14 @@ async fn check_config_prints_every_key_with_its_source_and_masks_secrets() {
             "admins",
             r#"[{"email":"root@example.com","password_hash":"***"}]"#,
             from_file.as_str()
+        ]
+    );
+    assert_eq!(
+        row(&out.stdout, "smtp_url"),
+        [
+            "smtp_url",
+            "\"smtp://iotgo%40example.com:***@mail.example:587\"",
+            "environment IOTGO_SMTP_URL"
         ]
     );
     assert_eq!(
@@ -115,6 +127,7 @@ async fn check_config_prints_every_key_with_its_source_and_masks_secrets() {
         "file-secret",
         "db-password",
         "captcha-secret",
+        "smtp-password",
         "0123456789",
         "$argon2id",
     ] {
