@@ -6,6 +6,10 @@
 //! update for an indie device is forwarded to the device's socket and completes when the
 //! device answers (503 offline, 504 no answer in time), as in the original.
 //!
+//! Throttles (`crate::throttle`), when `rate_limits` is on: a client address that sent too
+//! many wrong apikeys (403s) is answered 429 before anything else, from memory; an update
+//! past its device's rate is answered 429 after the ownership check, before the writer.
+//!
 //! A connection's transport (`api::ws`) hands its frames to the connection's [`Session`],
 //! which owns what the connection is bound to and watches and its pipeline of updates,
 //! and applies the binding, subscription and presence rules itself. A connectionless

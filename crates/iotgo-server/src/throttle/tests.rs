@@ -224,3 +224,28 @@ async fn a_guess_at_a_blocked_account_is_not_counted_against_the_address() {
     let _failed = t.login(Realm::User, ip, "c@example.com").unwrap();
     assert_eq!(t.login(Realm::User, ip, "d@example.com").err(), Some(2 * S));
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_keys_are_swept_every_minute() {
+    let metrics = Metrics::start(Access::Off).unwrap();
+    let t = Throttles::new(&config(|_| {}), metrics);
+    let ip: IpAddr = "198.51.100.1".parse().unwrap();
+    t.register(ip).unwrap();
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        let _failed = t.login(Realm::User, ip, email).unwrap();
+    }
+    assert_eq!(
+        (t.registrations.len(), t.users.len(), t.addresses.len()),
+        (1, 3, 1)
+    );
+
+    // A sign-up is forgotten after 6 min (10 an hour), three failed logins of an address
+    // after 3 min, one of an account after `login_backoff_max` (15 min).
+    tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+    assert_eq!(
+        (t.registrations.len(), t.users.len(), t.addresses.len()),
+        (0, 3, 0)
+    );
+    tokio::time::sleep(Duration::from_secs(6 * 60)).await;
+    assert_eq!(t.users.len(), 0);
+}
