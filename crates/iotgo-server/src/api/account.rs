@@ -8,13 +8,14 @@
 //! mail is throttled answers as if it went out.
 
 use super::extract::JsonBody;
-use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, UserAuthFailure};
+use super::openapi::{BodyFailure, Empty, HashingBusy, OrError, Throttled, UserAuthFailure};
 use super::user::Session;
 use super::validate::{self, Required::NonBlank, Required::NonEmpty, required};
 use crate::app::AppState;
 use crate::auth::SignedInUser;
 use crate::error::ApiError;
 use crate::mail::token_hash;
+use crate::net::ClientIp;
 use crate::store::{StoreError, TokenKind, UserRecord};
 use axum::Json;
 use axum::extract::State;
@@ -139,9 +140,10 @@ struct Address {
 #[utoipa::path(post, path = "/api/user/password/forgot", tag = "accounts",
     request_body = Address,
     responses((status = 200, description = "`{}`, or a business error", body = OrError<Empty>),
-        BodyFailure))]
+        BodyFailure, Throttled))]
 async fn forgot(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<Address>,
 ) -> Result<Json<Empty>, ApiError> {
     let [email] = required(
@@ -152,6 +154,7 @@ async fn forgot(
     if !state.mail.enabled() {
         return Err(NO_MAIL);
     }
+    (state.throttles.forgot(client)).map_err(|retry_after| ApiError::Throttled { retry_after })?;
     state.mail.request_reset(email);
     Ok(Json(Empty {}))
 }
@@ -199,10 +202,7 @@ async fn reset(
     }
     let password_hash = state.passwords.hash(password.to_owned()).await?;
     // A lifecycle event: the sockets subscribed with an older token are cut too.
-    let redeemed = state
-        .devices
-        .reset_password(&hash, &password_hash)
-        .await?;
+    let redeemed = state.devices.reset_password(&hash, &password_hash).await?;
     redeemed.ok_or(BAD_LINK)?;
     Ok(Json(Empty {}))
 }

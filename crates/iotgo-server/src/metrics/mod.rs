@@ -91,15 +91,18 @@ pub enum Throttled {
     DeviceApikey,
     /// A device update over the per-device rate.
     DeviceUpdates,
+    /// `POST /api/user/password/forgot` over the rate of one client address.
+    PasswordForgot,
 }
 
 impl Throttled {
-    const ALL: [Throttled; 5] = [
+    const ALL: [Throttled; 6] = [
         Throttled::Login,
         Throttled::Register,
         Throttled::AdminLogin,
         Throttled::DeviceApikey,
         Throttled::DeviceUpdates,
+        Throttled::PasswordForgot,
     ];
 
     fn label(self) -> &'static str {
@@ -109,6 +112,7 @@ impl Throttled {
             Throttled::AdminLogin => "admin_login",
             Throttled::DeviceApikey => "device_apikey",
             Throttled::DeviceUpdates => "device_updates",
+            Throttled::PasswordForgot => "password_forgot",
         }
     }
 }

@@ -40,6 +40,11 @@ const DEVICE_BACKOFF: (Duration, Duration, Duration) = (
     Duration::from_secs(5),
 );
 
+/// Password reset requests from one client address: sustained per hour, and at once.
+/// Each may queue a mail lookup (`mail::Mail`), so a flood from one address cannot fill
+/// the mail queue; the mail limits per account and address stay behind it.
+const FORGOT_PER_HOUR: (u32, u32) = (10, 5);
+
 /// The longest e-mail address an account may have (RFC 5321, as sign-up checks): a
 /// longer one, which can be nobody's, is remembered by its first this many bytes, so that
 /// a key is never larger.
@@ -75,9 +80,12 @@ pub struct Throttles {
     admins: Table<String, Failures>,
     /// Sign-ups per client address.
     registrations: Table<IpAddr, Bucket>,
+    /// Password reset requests per client address.
+    forgotten: Table<IpAddr, Bucket>,
     address_rules: Backoff,
     account_rules: Backoff,
     registration_rate: Rate,
+    forgot_rate: Rate,
 }
 
 /// A login attempt let through and counted as a failure until it proves right
@@ -119,6 +127,7 @@ impl Throttles {
             users: Table::new(cap, now),
             admins: Table::new(cap, now),
             registrations: Table::new(cap, now),
+            forgotten: Table::new(cap, now),
             address_rules: Backoff {
                 free: config.login_failures_free_per_ip,
                 start: LOGIN_BACKOFF_START,
@@ -136,6 +145,11 @@ impl Throttles {
                 Duration::from_secs(3600),
                 config.registrations_burst,
             ),
+            forgot_rate: Rate::new(
+                FORGOT_PER_HOUR.0,
+                Duration::from_secs(3600),
+                FORGOT_PER_HOUR.1,
+            ),
         });
         if config.rate_limits {
             tokio::spawn(sweep(Arc::downgrade(&throttles), |t: &Throttles, now| {
@@ -143,6 +157,7 @@ impl Throttles {
                 t.users.purge(now);
                 t.admins.purge(now);
                 t.registrations.purge(now);
+                t.forgotten.purge(now);
             }));
         }
         throttles
@@ -209,6 +224,19 @@ impl Throttles {
         self.registrations
             .with(&client_key(client), now, |b| b.take(&rate, now))
             .inspect_err(|_| self.metrics.throttled(Throttled::Register))
+    }
+
+    /// Takes one password reset request of `client`'s; `Err(wait)` over
+    /// [`FORGOT_PER_HOUR`].
+    pub fn forgot(&self, client: IpAddr) -> Result<(), Duration> {
+        if !self.on {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let rate = self.forgot_rate;
+        self.forgotten
+            .with(&client_key(client), now, |b| b.take(&rate, now))
+            .inspect_err(|_| self.metrics.throttled(Throttled::PasswordForgot))
     }
 }
 

@@ -237,6 +237,33 @@ async fn a_reset_link_mailed_before_an_apikey_rotation_still_works() {
 }
 
 #[tokio::test]
+async fn reset_requests_from_one_address_are_limited() {
+    let (app, sink) = mail_app(|c| c.rate_limits = true).await;
+
+    // Five at once are taken (their mails then meet the per-address mail limit)…
+    for n in 0..5 {
+        forgot(&app, &format!("someone{n}@example.com")).await;
+    }
+    // …the sixth waits: 10 an hour, so one more in six minutes.
+    let response = app
+        .client
+        .post(format!("{}/api/user/password/forgot", app.base))
+        .json(&json!({"email": "someone5@example.com"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "360");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "Too many attempts, please try again in 360 seconds."})
+    );
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
 async fn an_expired_reset_link_is_refused() {
     let app = spawn_app().await;
     let (_, user) = app.register("late@example.com").await;

@@ -273,7 +273,12 @@ async fn the_throttled_routes_document_their_429() {
     let app = spawn_app().await;
     let (_, doc) = app.get("/api/openapi.json", None).await;
 
-    for path in ["/api/user/login", "/api/user/register", "/api/admin/login"] {
+    for path in [
+        "/api/user/login",
+        "/api/user/register",
+        "/api/admin/login",
+        "/api/user/password/forgot",
+    ] {
         let answer = &doc["paths"][path]["post"]["responses"]["429"];
         assert!(
             answer["headers"]["Retry-After"].is_object(),
