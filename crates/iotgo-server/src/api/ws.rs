@@ -5,7 +5,7 @@
 //! updates whose answers keep the order of the requests. Here: the upgrade, reading
 //! frames, the writer that empties the connection's outgoing queue onto the socket with
 //! one flush per burst, a first-frame timeout and an idle timeout (pings keep a healthy
-//! peer talking).
+//! peer talking), and the expiry of the token a connection subscribed with.
 //!
 //! At shutdown a connection stops reading, answers what it read (its pipelined updates
 //! once committed, its forwarded commands), sends a close frame 1001 (going away) and

@@ -11,7 +11,9 @@
 //! waiting app's request; anything else that is not a request is ignored. Added here:
 //! `{"action":"subscribe", "apikey"|"jwt", …}` subscribes a connection to all of a user's
 //! devices. Dropping the session unbinds and unsubscribes it, and marks the devices it held
-//! offline.
+//! offline. A connection subscribed by token is cut when the token expires (the transport
+//! waits for [`Session::token_expiry`]) or is retired (the hub holds its version); one
+//! whose key dies is cut by the hub (`hub/credentials.rs`).
 //!
 //! A session pipelines its updates: while an update waits for its group commit, the next
 //! frames are taken and queued too (up to [`PIPELINE`]), so one busy device fills a batch
