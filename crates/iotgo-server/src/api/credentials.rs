@@ -90,9 +90,7 @@ async fn regenerate_device_key(
         .devices
         .regenerate_device_key(&me.user.apikey, &deviceid)
         .await?;
-    device
-        .map(Json)
-        .ok_or(ApiError::business("Device does not exist!"))
+    device.map(Json).ok_or(super::devices::NO_SUCH_DEVICE)
 }
 
 /// Signs every admin out: every admin token issued so far, this one included, stops

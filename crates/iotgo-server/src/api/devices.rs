@@ -28,7 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(show, rename, remove))
 }
 
-const NO_SUCH_DEVICE: ApiError = ApiError::business("Device does not exist!");
+pub(super) const NO_SUCH_DEVICE: ApiError = ApiError::business("Device does not exist!");
 
 /// A new DIY device.
 #[derive(Deserialize, ToSchema)]
