@@ -179,6 +179,15 @@ pub struct Config {
     /// `Retry-After` (`IOTGO_PASSWORD_HASH_QUEUE_TIMEOUT`).
     #[serde(with = "duration_text")]
     pub password_hash_queue_timeout: Duration,
+
+    // --- Web hardening (docs/security.md, "Web hardening") ---
+    /// Send `Strict-Transport-Security` (`IOTGO_HSTS`: true/false, on/off): only for an
+    /// install that its users reach over HTTPS alone (TLS here or at a reverse proxy).
+    #[serde(deserialize_with = "switch")]
+    pub hsts: bool,
+    /// How long browsers keep to HTTPS after seeing the header (`IOTGO_HSTS_MAX_AGE`).
+    #[serde(with = "duration_text")]
+    pub hsts_max_age: Duration,
 }
 
 impl Default for Config {
@@ -224,6 +233,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             password_hash_concurrency: 0,
             password_hash_queue_timeout: Duration::from_secs(5),
+            hsts: false,
+            hsts_max_age: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }

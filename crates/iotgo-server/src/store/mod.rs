@@ -20,6 +20,7 @@ mod users;
 pub(crate) mod testing;
 
 pub use devices::{ClaimError, Devices};
+pub(crate) use filter::Where;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub(crate) use history::{ChunkSpan, Chunks};
 pub use history::{HistoryRow, RawPoint, history_rows};

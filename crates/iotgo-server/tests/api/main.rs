@@ -3,6 +3,7 @@
 mod admin;
 mod connections;
 mod devices;
+mod headers;
 mod helpers;
 mod metrics;
 mod openapi;
