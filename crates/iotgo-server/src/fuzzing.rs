@@ -15,14 +15,20 @@ fn query(bytes: &[u8]) -> Option<HashMap<String, String>> {
     serde_urlencoded::from_bytes(bytes).ok()
 }
 
+/// Device types the history target picks from: one of each kind of rules, and an unknown.
+const KINDS: [&str; 5] = ["01", "02", "03", "04", "xx"];
+
 /// `GET /api/user/device/{id}/history` (and `.csv`): the query of `from`, `to`, `fields`
-/// and `bucket`, for a device of type `kind`, with a cap of `cap` points.
+/// and `bucket`. The first byte of `data` picks the point cap (`history_max_points`,
+/// 1…4081), the second the device type, the rest is the query string.
 ///
 /// An accepted query names a range inside the epoch … year 9999 with `from < to`, at
 /// most 16 well-formed fields, and, with buckets, at most `cap` buckets of whole seconds.
-pub fn history_query(bytes: &[u8], kind: &str, cap: u16) {
+pub fn history_query(data: &[u8]) {
+    let [a, b, bytes @ ..] = data else { return };
+    let cap = i64::from(*a) * 16 + 1;
+    let kind = KINDS[usize::from(*b) % KINDS.len()];
     let Some(q) = query(bytes) else { return };
-    let cap = i64::from(cap.max(1));
     let Ok(ask) = parse_ask(&q, kind, cap) else {
         return;
     };
@@ -38,13 +44,17 @@ pub fn history_query(bytes: &[u8], kind: &str, cap: u16) {
 }
 
 /// `GET /api/admin/users`, `/devices`, `/factorydevices` (and the licenses CSV): paging
-/// and filters, and the SQL made of them.
+/// and filters, and the SQL made of them. The first byte of `data` picks the configured
+/// page size (`page_limit`, 0…2040), the rest is the query string.
 ///
 /// An accepted query pages within 1…[`MAX_PAGE`] rows and a skip ≥ 0; its SQL numbers
 /// its placeholders `$1…$n` in order, one per value, and holds no text the client sent.
-pub fn admin_filters(bytes: &[u8], page_limit: u32) {
+pub fn admin_filters(data: &[u8]) {
+    let Some((first, bytes)) = data.split_first() else {
+        return;
+    };
     let Some(q) = query(bytes) else { return };
-    let list = ListQuery::new(&q, page_limit);
+    let list = ListQuery::new(&q, u32::from(*first) * 8);
     if let Ok(users) = list.users() {
         check_page(users.page.limit, users.page.skip);
         check_sql(&Where::users(&users), &user_texts(&users));
@@ -94,5 +104,41 @@ fn check_sql(w: &Where, texts: &[&str]) {
         if text.chars().any(|c| !generated(c)) {
             assert!(!sql.contains(text), "{text:?} spliced into {sql}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every input of a kept corpus (`fuzz/corpus/<target>/`), with its target's framing.
+    fn corpus(target: &str) -> Vec<Vec<u8>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
+        let files = std::fs::read_dir(&dir).expect("the kept corpus");
+        let inputs: Vec<Vec<u8>> = files
+            .map(|f| std::fs::read(f.expect("a corpus entry").path()).expect("a corpus file"))
+            .collect();
+        assert!(!inputs.is_empty(), "{}", dir.display());
+        inputs
+    }
+
+    /// The kept corpora pass in the ordinary test suite too.
+    #[test]
+    fn the_kept_corpora_pass() {
+        corpus("history_query")
+            .iter()
+            .for_each(|i| history_query(i));
+        corpus("admin_filters")
+            .iter()
+            .for_each(|i| admin_filters(i));
+    }
+
+    #[test]
+    fn the_checks_accept_good_queries() {
+        history_query(b"\x10\x02from=2024-01-01&to=2024-01-02&bucket=auto");
+        admin_filters(b"\x06limit=10&email=a%25b&createdAtFrom=2024-05-01");
     }
 }
