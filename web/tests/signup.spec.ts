@@ -1,5 +1,11 @@
 import { expect, test, uniqueEmail } from './fixtures';
 
+// The captcha test fakes a server with a reCAPTCHA site key, but the real server under
+// test has none, so its Content-Security-Policy (rightly) refuses Google's script: that
+// test bypasses the policy. The policy with a site key is checked by the server's tests
+// (tests/api/headers.rs).
+test.use({ bypassCSP: true });
+
 test('sign up shows the captcha when the server requires one and sends its token', async ({ page }) => {
   // The server's public config asks for a captcha; the reCAPTCHA script is a stand-in that
   // renders a button and hands its callback a token.

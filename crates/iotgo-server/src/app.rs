@@ -10,7 +10,7 @@ use crate::net::Http;
 use crate::shutdown::Drain;
 use crate::store::Store;
 use crate::throttle::Throttles;
-use crate::{api, metrics, retention, secrets, web};
+use crate::{api, headers, metrics, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -112,10 +112,11 @@ impl App {
 
     /// The full router.
     pub fn router(&self) -> Router {
-        Router::new()
+        let routes = Router::new()
             .merge(api::routes())
             .merge(metrics::http::routes())
-            .merge(web::routes())
+            .merge(web::routes());
+        headers::layer(routes, &self.state.config)
             .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
             .layer(from_fn_with_state(
                 self.state.metrics.clone(),

@@ -11,6 +11,9 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod headers;
 pub mod history;
 pub mod hub;
 pub mod logging;

@@ -41,15 +41,18 @@ const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// The latest time a range may name: 10000-01-01T00:00:00Z, the end of year 9999 (the
 /// earliest is the epoch). Bounded so that no arithmetic on a range or its buckets can
 /// overflow, and every time in an answer prints as an ISO 8601 year of four digits.
-const MAX_TIME_MS: i64 = 253_402_300_800_000;
+pub(crate) const MAX_TIME_MS: i64 = 253_402_300_800_000;
 
 /// What to read, from the query string.
-struct Ask {
-    from: Millis,
-    to: Millis,
-    fields: Vec<String>,
+pub(crate) struct Ask {
+    /// Start of the range (inclusive).
+    pub(crate) from: Millis,
+    /// End of the range (exclusive).
+    pub(crate) to: Millis,
+    /// The params read.
+    pub(crate) fields: Vec<String>,
     /// Bucket width in milliseconds (whole seconds); `None` for raw points.
-    bucket_ms: Option<i64>,
+    pub(crate) bucket_ms: Option<i64>,
 }
 
 /// A device's history over the asked range.
@@ -77,7 +80,11 @@ fn valid_field(name: &str) -> bool {
 }
 
 /// Reads `from`, `to`, `fields` and `bucket`; `kind` gives the default fields.
-fn parse_ask(q: &HashMap<String, String>, kind: &str, cap: i64) -> Result<Ask, ApiError> {
+pub(crate) fn parse_ask(
+    q: &HashMap<String, String>,
+    kind: &str,
+    cap: i64,
+) -> Result<Ask, ApiError> {
     let time = |name| {
         text(q, name)
             .map(|s| {

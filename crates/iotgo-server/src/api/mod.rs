@@ -15,6 +15,8 @@ pub(crate) mod validate;
 mod ws;
 
 pub(crate) use admin::{MAX_CSV_ROWS, licenses_csv};
+pub(crate) use history::{MAX_TIME_MS, parse_ask};
+pub(crate) use query::{ListQuery, MAX_PAGE};
 
 use crate::app::AppState;
 use crate::error::ApiError;

@@ -80,10 +80,10 @@ impl Modify for SecuritySchemes {
 /// The document and Swagger UI, configured to fetch it and nothing else (no validator
 /// badge: that would call an external service).
 pub fn routes<S: Clone + Send + Sync + 'static>(doc: Document) -> Router<S> {
-    SwaggerUi::new(UI_PATH)
+    let ui = SwaggerUi::new(UI_PATH)
         .url(DOC_PATH, doc)
-        .config(Config::new([DOC_PATH]).validator_url("none"))
-        .into()
+        .config(Config::new([DOC_PATH]).validator_url("none"));
+    Router::from(ui).layer(crate::headers::docs_layer())
 }
 
 /// An answer with HTTP 200: the value asked for, or a business failure.

@@ -6,10 +6,10 @@ use chrono::{DateTime, NaiveDate};
 use std::collections::HashMap;
 
 /// Largest page an admin list answers, whatever `limit` asks.
-pub(super) const MAX_PAGE: i64 = 1000;
+pub(crate) const MAX_PAGE: i64 = 1000;
 
 /// Reads the admin lists' query parameters.
-pub(super) struct ListQuery<'a> {
+pub(crate) struct ListQuery<'a> {
     q: &'a HashMap<String, String>,
     default_limit: i64,
 }
@@ -45,7 +45,7 @@ fn parse_bound(s: &str, end: bool) -> Option<Millis> {
 
 impl<'a> ListQuery<'a> {
     /// Wraps the raw parameters; `default_limit` is the configured page size.
-    pub(super) fn new(q: &'a HashMap<String, String>, default_limit: u32) -> Self {
+    pub(crate) fn new(q: &'a HashMap<String, String>, default_limit: u32) -> Self {
         ListQuery {
             q,
             default_limit: i64::from(default_limit).clamp(1, MAX_PAGE),
@@ -79,7 +79,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// `limit` (1…[`MAX_PAGE`], default the configured page size) and `skip` (≥ 0).
-    pub(super) fn page(&self, max: i64) -> Result<ListFilter, ApiError> {
+    pub(crate) fn page(&self, max: i64) -> Result<ListFilter, ApiError> {
         let limit = match self.number("limit")? {
             None | Some(0) => self.default_limit.min(max),
             Some(n) if n > 0 => n.min(max),
@@ -93,7 +93,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// The user list's filters.
-    pub(super) fn users(&self) -> Result<UserFilter, ApiError> {
+    pub(crate) fn users(&self) -> Result<UserFilter, ApiError> {
         Ok(UserFilter {
             page: self.page(MAX_PAGE)?,
             created: self.range("createdAt")?,
@@ -102,7 +102,7 @@ impl<'a> ListQuery<'a> {
     }
 
     /// The device and license lists' filters; `max` caps the page.
-    pub(super) fn devices(&self, max: i64) -> Result<DeviceFilter, ApiError> {
+    pub(crate) fn devices(&self, max: i64) -> Result<DeviceFilter, ApiError> {
         Ok(DeviceFilter {
             page: self.page(max)?,
             created: self.range("createdAt")?,

@@ -224,6 +224,14 @@ pub struct Config {
     /// Most keys (addresses, e-mail addresses, devices) each throttle remembers; past it
     /// new keys share one entry (`IOTGO_THROTTLE_MAX_KEYS`).
     pub throttle_max_keys: usize,
+    // --- Web hardening (docs/security.md, "Web hardening") ---
+    /// Send `Strict-Transport-Security` (`IOTGO_HSTS`: true/false, on/off): only for an
+    /// install that its users reach over HTTPS alone (TLS here or at a reverse proxy).
+    #[serde(deserialize_with = "switch")]
+    pub hsts: bool,
+    /// How long browsers keep to HTTPS after seeing the header (`IOTGO_HSTS_MAX_AGE`).
+    #[serde(with = "duration_text")]
+    pub hsts_max_age: Duration,
 }
 
 impl Default for Config {
@@ -282,6 +290,8 @@ impl Default for Config {
             device_updates_per_second: 20,
             device_updates_burst: 60,
             throttle_max_keys: 100_000,
+            hsts: false,
+            hsts_max_age: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }

@@ -141,3 +141,18 @@ fn secrets_never_print() {
     };
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+fn hsts_from_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert!(!c.hsts);
+        jail.set_env("IOTGO_HSTS", "on");
+        jail.set_env("IOTGO_HSTS_MAX_AGE", "1day");
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert!(c.hsts);
+        assert_eq!(c.hsts_max_age, Duration::from_secs(86_400));
+        Ok(())
+    });
+}

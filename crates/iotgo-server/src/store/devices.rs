@@ -311,13 +311,7 @@ impl Devices<'_> {
 
     /// Devices matching `filter` (admin), newest first, without params, and the match count.
     pub async fn list(&self, filter: &DeviceFilter) -> StoreResult<(Vec<Device>, i64)> {
-        let mut w = Where::default();
-        w.range("created_at", &filter.created)
-            .range("last_modified", &filter.last_modified)
-            .contains("name", &filter.name)
-            .eq("type", &filter.kind)
-            .contains("deviceid", &filter.deviceid)
-            .eq("apikey", &filter.apikey);
+        let w = Where::devices(filter);
         let (rows, total): (Vec<DeviceRow>, i64) = w
             .fetch_page(self.read, COUNT, LIST, "deviceid", filter.page)
             .await?;

@@ -67,19 +67,51 @@ enum Bind {
 /// repositories' `SELECT`s and column names) or a generated `$N` placeholder; every value
 /// a client sent is bound, never spliced.
 #[derive(Default)]
-pub(super) struct Where {
+pub(crate) struct Where {
     conditions: Vec<String>,
     binds: Vec<Bind>,
 }
 
 impl Where {
+    /// The conditions of the admin user list.
+    pub(crate) fn users(filter: &UserFilter) -> Where {
+        let mut w = Where::default();
+        w.range("created_at", &filter.created)
+            .contains("email", &filter.email);
+        w
+    }
+
+    /// The conditions of the admin device list.
+    pub(crate) fn devices(filter: &DeviceFilter) -> Where {
+        let mut w = Where::default();
+        w.range("created_at", &filter.created)
+            .range("last_modified", &filter.last_modified)
+            .contains("name", &filter.name)
+            .eq("type", &filter.kind)
+            .contains("deviceid", &filter.deviceid)
+            .eq("apikey", &filter.apikey);
+        w
+    }
+
+    /// The conditions of the admin license list.
+    pub(crate) fn licenses(filter: &DeviceFilter) -> Where {
+        let mut w = Where::default();
+        w.range("created_at", &filter.created)
+            .contains("name", &filter.name)
+            .eq("type", &filter.kind)
+            .contains("deviceid", &filter.deviceid)
+            .eq("apikey", &filter.apikey)
+            .eq("batch", &filter.batch);
+        w
+    }
+
     fn push(&mut self, condition: impl FnOnce(usize) -> String, bind: Bind) {
         self.binds.push(bind);
         self.conditions.push(condition(self.binds.len()));
     }
 
     /// `column = value`.
-    pub(super) fn eq(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
+    fn eq(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             self.push(|n| format!("{column} = ${n}"), Bind::Text(v.clone()));
         }
@@ -87,7 +119,7 @@ impl Where {
     }
 
     /// Case-insensitive substring match (LIKE with the wildcards escaped).
-    pub(super) fn contains(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
+    fn contains(&mut self, column: &'static str, value: &Option<String>) -> &mut Self {
         if let Some(v) = value {
             let escaped = v
                 .to_lowercase()
@@ -103,7 +135,7 @@ impl Where {
     }
 
     /// `from <= column <= to`, each bound optional.
-    pub(super) fn range(&mut self, column: &'static str, range: &TimeRange) -> &mut Self {
+    fn range(&mut self, column: &'static str, range: &TimeRange) -> &mut Self {
         if let Some(from) = range.from {
             self.push(|n| format!("{column} >= ${n}"), Bind::Int(from.0));
         }
@@ -128,11 +160,7 @@ impl Where {
     where
         O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
-        let where_sql = if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        };
+        let where_sql = self.clause();
         let mut q = sqlx::query_scalar(spliced(&[count, &where_sql]));
         for b in &self.binds {
             q = match b {
@@ -142,12 +170,7 @@ impl Where {
         }
         let total = q.fetch_one(pool).await?;
 
-        let n = self.binds.len();
-        let order = format!(
-            " ORDER BY created_at DESC, {tiebreak} DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
+        let order = self.order(tiebreak);
         let mut q = sqlx::query_as(spliced(&[select, &where_sql, &order]));
         for b in self.binds {
             q = match b {
@@ -157,6 +180,40 @@ impl Where {
         }
         let rows = q.bind(page.limit).bind(page.skip).fetch_all(pool).await?;
         Ok((rows, total))
+    }
+}
+
+impl Where {
+    /// ` WHERE a AND b …`, or nothing without conditions.
+    fn clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    /// The order and the paging placeholders, numbered after the conditions' values.
+    fn order(&self, tiebreak: &str) -> String {
+        let n = self.binds.len();
+        format!(
+            " ORDER BY created_at DESC, {tiebreak} DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        )
+    }
+
+    /// The page query's text after its `SELECT`, and its values (the paging values
+    /// last), for the fuzz targets' checks.
+    pub(crate) fn rendered(&self) -> (String, Vec<String>) {
+        let values = self.binds.iter().map(|b| match b {
+            Bind::Text(s) => s.clone(),
+            Bind::Int(i) => i.to_string(),
+        });
+        (
+            format!("{}{}", self.clause(), self.order("id")),
+            values.collect(),
+        )
     }
 }
 

@@ -6,11 +6,12 @@ use super::filter::Where;
 use super::{DeviceFilter, License, Millis, StoreResult};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType, Serial};
 use sqlx::{Any, AnyPool, Executor};
+use subtle::ConstantTimeEq;
 
 const INSERT: &str = "INSERT INTO factory_devices \
                       (deviceid, apikey, name, type, batch, created_at) \
                       VALUES ($1, $2, $3, $4, $5, $6)";
-const EXISTS: &str = "SELECT 1 FROM factory_devices WHERE deviceid = $1 AND apikey = $2";
+const FACTORY_KEY: &str = "SELECT apikey FROM factory_devices WHERE deviceid = $1";
 const LIST: &str = "SELECT deviceid, apikey, name, type, batch, created_at FROM factory_devices";
 const COUNT: &str = "SELECT COUNT(*) FROM factory_devices";
 
@@ -43,17 +44,21 @@ const PROGRESS_STEP: u32 = 1000;
 
 /// Whether a license with this (deviceid, factory apikey) pair exists; on a pool or inside
 /// a transaction (a claim checks it in its own).
+///
+/// The license is found by its deviceid (printed on the label, not a secret) and the key
+/// compared in constant time, so the time of a refusal tells nothing about how much of a
+/// guessed key was right (an index look-up by the key would stop at the first byte that
+/// differs).
 pub(super) async fn exists<'e>(
     exec: impl Executor<'e, Database = Any>,
     deviceid: &str,
     apikey: &str,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(EXISTS)
+    let key: Option<String> = sqlx::query_scalar(FACTORY_KEY)
         .bind(deviceid)
-        .bind(apikey)
         .fetch_optional(exec)
         .await?;
-    Ok(found.is_some())
+    Ok(key.is_some_and(|key| key.as_bytes().ct_eq(apikey.as_bytes()).into()))
 }
 
 /// The `factory_devices` table (`Store::licenses`): borrows the store's pools.
@@ -117,13 +122,7 @@ impl Licenses<'_> {
 
     /// Licenses matching `filter`, newest first, and the match count.
     pub async fn list(&self, filter: &DeviceFilter) -> StoreResult<(Vec<License>, i64)> {
-        let mut w = Where::default();
-        w.range("created_at", &filter.created)
-            .contains("name", &filter.name)
-            .eq("type", &filter.kind)
-            .contains("deviceid", &filter.deviceid)
-            .eq("apikey", &filter.apikey)
-            .eq("batch", &filter.batch);
+        let w = Where::licenses(filter);
         let (rows, total): (Vec<LicenseRow>, i64) = w
             .fetch_page(self.read, COUNT, LIST, "deviceid", filter.page)
             .await?;

@@ -22,6 +22,7 @@ pub(crate) mod testing;
 
 pub use devices::{ClaimError, Devices};
 pub use email_tokens::{EmailTokens, Redeemed, TokenKind};
+pub(crate) use filter::Where;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub(crate) use history::{ChunkSpan, Chunks};
 pub use history::{HistoryRow, RawPoint, history_rows};

@@ -174,9 +174,7 @@ impl Users<'_> {
 
     /// Users matching `filter`, newest first, with the number of matches before paging.
     pub async fn list(&self, filter: &UserFilter) -> StoreResult<(Vec<User>, i64)> {
-        let mut w = Where::default();
-        w.range("created_at", &filter.created)
-            .contains("email", &filter.email);
+        let w = Where::users(filter);
         let (rows, total): (Vec<UserRow>, i64) = w
             .fetch_page(self.read, COUNT, LIST, "apikey", filter.page)
             .await?;

@@ -4,6 +4,7 @@ mod admin;
 mod connections;
 mod devices;
 mod email;
+mod headers;
 mod helpers;
 mod metrics;
 mod openapi;

@@ -326,6 +326,40 @@ async fn register_gives_indie_devices_their_device_key() {
     assert_eq!(http(&app, q).await["error"], 0);
 }
 
+/// The factory key is compared in constant time (docs/security.md): every wrong key of a
+/// claimed license answers the same 403 as before, and the right one still registers.
+#[tokio::test]
+async fn register_refuses_every_wrong_factory_key_alike() {
+    let app = spawn_app().await;
+    let me = owner(&app, "a@example.com").await;
+    let (id, fkey) = license(&app, "01").await;
+    let (other_id, other_key) = license(&app, "01").await;
+    claim(&app, &me, &id, &fkey).await;
+    // The right key but its last character; another license's key; the owner's apikey.
+    let last = if fkey.ends_with('0') { "1" } else { "0" };
+    let near = format!("{}{last}", &fkey[..fkey.len() - 1]);
+    for key in [near.as_str(), other_key.as_str(), me.apikey.as_str()] {
+        let reg = json!({"action": "register", "deviceid": id, "apikey": key, "sequence": "7"});
+        assert_eq!(
+            http(&app, reg).await,
+            json!({"error": 403, "reason": "Forbidden", "deviceid": id, "apikey": key,
+                   "sequence": "7"}),
+            "{key}"
+        );
+    }
+    // A right key for another deviceid is no better.
+    let reg = json!({"action": "register", "deviceid": other_id, "apikey": fkey});
+    assert_eq!(
+        http(&app, reg).await,
+        json!({"error": 403, "reason": "Forbidden", "deviceid": other_id, "apikey": fkey})
+    );
+    let reg = json!({"action": "register", "deviceid": id, "apikey": fkey});
+    assert_eq!(
+        http(&app, reg).await,
+        json!({"error": 0, "deviceid": id, "apikey": me.apikey})
+    );
+}
+
 #[tokio::test]
 async fn http_only_devices_are_online_while_they_poll() {
     let app = spawn_app_with(|c| c.http_online_window = Duration::from_millis(400)).await;
