@@ -634,6 +634,15 @@ def main():
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
 
     srv = Server(args.iotgo)
+    try:
+        attack_all(args, srv, started)
+    finally:
+        shutil.rmtree(srv.data_dir, ignore_errors=True)
+        if os.path.exists(srv.log_path):
+            os.unlink(srv.log_path)
+
+
+def attack_all(args, srv, started):
     srv.start()
     print(f"server pid {srv.proc.pid} on {HOST}:{srv.port}, data {srv.data_dir}, "
           f"RSS {srv.rss_mib():.0f} MiB, {srv.open_files()} open files", flush=True)
@@ -687,8 +696,6 @@ def main():
     print("\n| attack | review (before) | now |\n|---|---|---|")
     for name, before, now in rows:
         print(f"| {name} | {before} | {now} |")
-    shutil.rmtree(data, ignore_errors=True)
-    os.unlink(srv.log_path)
 
 
 if __name__ == "__main__":
