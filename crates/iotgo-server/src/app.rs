@@ -117,6 +117,7 @@ impl App {
             .merge(metrics::http::routes())
             .merge(web::routes());
         headers::layer(routes, &self.state.config)
+            .merge(api::device_routes())
             .layer(DefaultBodyLimit::max(self.state.config.max_body_bytes))
             .layer(from_fn_with_state(
                 self.state.metrics.clone(),

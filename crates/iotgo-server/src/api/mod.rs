@@ -29,15 +29,20 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every `/api` route and `/healthz`.
+/// Every `/api` route but the Device API's, and `/healthz`.
 pub fn routes() -> Router<AppState> {
     let (documented, doc) = web_api().split_for_parts();
     documented
         .merge(openapi::routes(doc))
-        .merge(device_http::routes())
-        .merge(ws::routes())
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+/// The Device API's transports: `POST /api/http` and the WebSocket `/api/ws`. Kept apart
+/// from [`routes`] so that the web's security headers stay off them: their clients are
+/// devices, some reading a whole answer into a 512-byte buffer (the Arduino library).
+pub fn device_routes() -> Router<AppState> {
+    device_http::routes().merge(ws::routes())
 }
 
 /// The Web API: each route registered together with its OpenAPI operation.

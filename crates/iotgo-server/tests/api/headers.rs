@@ -85,6 +85,32 @@ async fn the_web_app_and_the_web_api_answer_with_the_security_headers() {
 }
 
 #[tokio::test]
+async fn the_device_api_answers_without_the_web_headers() {
+    // Devices read these answers, some into a 512-byte buffer (the Arduino library), and
+    // no browser renders them.
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(format!("{}/api/http", app.base))
+        .json(&serde_json::json!({"action": "date"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for name in [
+        "content-security-policy",
+        "x-frame-options",
+        "referrer-policy",
+        "x-content-type-options",
+    ] {
+        assert_eq!(header(res.headers(), name), None, "{name}");
+    }
+    let (status, headers, _) = head_of(&app, "/api/ws").await;
+    assert_ne!(status, StatusCode::NOT_FOUND);
+    assert_eq!(header(&headers, "content-security-policy"), None);
+}
+
+#[tokio::test]
 async fn the_web_app_loads_no_inline_script() {
     let app = spawn_app().await;
     let (_, _, html) = head_of(&app, "/").await;

@@ -353,10 +353,14 @@ async fn register_refuses_every_wrong_factory_key_alike() {
         http(&app, reg).await,
         json!({"error": 403, "reason": "Forbidden", "deviceid": other_id, "apikey": fkey})
     );
+    // The right key registers, and the device is given its own key.
     let reg = json!({"action": "register", "deviceid": id, "apikey": fkey});
+    let (_, list) = app.get("/api/user/device", Some(&me.token)).await;
+    let key = list[0]["deviceKey"].clone();
+    assert!(key.is_string(), "{list}");
     assert_eq!(
         http(&app, reg).await,
-        json!({"error": 0, "deviceid": id, "apikey": me.apikey})
+        json!({"error": 0, "deviceid": id, "apikey": key})
     );
 }
 
