@@ -8,9 +8,17 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
 
 const JWT_SECRET_FILE: &str = "jwt_secret";
 const METRICS_TOKEN_FILE: &str = "metrics_token";
+
+/// Whether a secret a client gave is `expected`, compared in constant time: the time of
+/// the answer tells nothing about how much of a guess was right. Used for every key and
+/// token a request presents (apikeys, device keys, license keys, the metrics token).
+pub fn same_secret(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
 
 /// A random alphanumeric string of `len` characters from the OS-seeded generator.
 pub fn random_token(len: usize) -> String {

@@ -375,14 +375,9 @@ impl DeviceApi {
             }
         };
         match keys.which(req.apikey.as_str()) {
-            Some(KeyKind::Owner) => Ok(Access {
-                keys,
-                by: KeyKind::Owner,
-            }),
-            Some(KeyKind::Device) if req.sender == Sender::Device => Ok(Access {
-                keys,
-                by: KeyKind::Device,
-            }),
+            Some(by) if by == KeyKind::Owner || req.sender == Sender::Device => {
+                Ok(Access { keys, by })
+            }
             _ => Err(req.echo.error(ErrorCode::Forbidden)),
         }
     }

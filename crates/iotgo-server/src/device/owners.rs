@@ -11,7 +11,6 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// The two keys that may act for a device.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,7 +48,7 @@ impl Keys {
 fn same_key(expected: &str, given: &str) -> bool {
     // An empty expected key (a row from before the device keys, never read as such
     // since migration 0005) matches nothing.
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    !expected.is_empty() && crate::secrets::same_secret(expected, given)
 }
 
 /// deviceid → its keys.

@@ -34,18 +34,11 @@ impl Hub {
         let Some(list) = inner.tokens.get_mut(owner) else {
             return;
         };
-        let mut cut = Vec::new();
-        list.retain(|(p, ver)| {
-            let old = *ver < version;
-            if old {
-                cut.push(p.clone());
-            }
-            !old
-        });
+        let cut: Vec<(Peer, i64)> = list.extract_if(.., |(_, ver)| *ver < version).collect();
         if list.is_empty() {
             inner.tokens.remove(owner);
         }
-        for p in cut {
+        for (p, _) in cut {
             remove_peer(&mut inner.users, owner, p.id());
             p.kill();
         }

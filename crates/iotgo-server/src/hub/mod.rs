@@ -91,18 +91,11 @@ impl Hub {
     }
 }
 
-fn remove_token(list: &mut HashMap<String, Vec<(Peer, i64)>>, key: &str, id: u64) {
+/// Removes the socket `id` from `list[key]` (a socket, or a socket with what it carries),
+/// and the key once its list is empty.
+fn remove_peer<T: AsRef<Peer>>(list: &mut HashMap<String, Vec<T>>, key: &str, id: u64) {
     if let Some(v) = list.get_mut(key) {
-        v.retain(|(p, _)| p.id() != id);
-        if v.is_empty() {
-            list.remove(key);
-        }
-    }
-}
-
-fn remove_peer(list: &mut HashMap<String, Vec<Peer>>, key: &str, id: u64) {
-    if let Some(v) = list.get_mut(key) {
-        v.retain(|p| p.id() != id);
+        v.retain(|p| p.as_ref().id() != id);
         if v.is_empty() {
             list.remove(key);
         }
@@ -210,7 +203,7 @@ impl Hub {
         }
         for u in users {
             remove_peer(&mut inner.users, u, peer_id);
-            remove_token(&mut inner.tokens, u, peer_id);
+            remove_peer(&mut inner.tokens, u, peer_id);
         }
     }
 

@@ -43,6 +43,20 @@ pub struct Peer {
     shared: Arc<Shared>,
 }
 
+/// A socket in the hub's lists: the peer itself, or (token lists) with the token version
+/// it subscribed with.
+impl AsRef<Peer> for Peer {
+    fn as_ref(&self) -> &Peer {
+        self
+    }
+}
+
+impl AsRef<Peer> for (Peer, i64) {
+    fn as_ref(&self) -> &Peer {
+        &self.0
+    }
+}
+
 /// The receiving end of a peer's queue, owned by the connection's writer. Dropping it
 /// closes the queue.
 #[derive(Debug)]

@@ -15,7 +15,6 @@ use metrics::{Counter, Histogram, counter, histogram, with_local_recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 use std::sync::Arc;
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
 /// The Prometheus text format's content type.
@@ -51,7 +50,7 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
-        .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+        .is_some_and(|given| crate::secrets::same_secret(token, given.trim()))
 }
 
 /// Runs a request inside a span (method, route template, client address; the user and deviceid are

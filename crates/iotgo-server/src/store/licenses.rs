@@ -6,7 +6,6 @@ use super::filter::Where;
 use super::{DeviceFilter, License, Millis, StoreResult};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType, Serial};
 use sqlx::{Any, AnyPool, Executor};
-use subtle::ConstantTimeEq;
 
 const INSERT: &str = "INSERT INTO factory_devices \
                       (deviceid, apikey, name, type, batch, created_at) \
@@ -58,7 +57,7 @@ pub(super) async fn exists<'e>(
         .bind(deviceid)
         .fetch_optional(exec)
         .await?;
-    Ok(key.is_some_and(|key| key.as_bytes().ct_eq(apikey.as_bytes()).into()))
+    Ok(key.is_some_and(|key| crate::secrets::same_secret(&key, apikey)))
 }
 
 /// The `factory_devices` table (`Store::licenses`): borrows the store's pools.

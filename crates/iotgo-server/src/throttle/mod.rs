@@ -216,27 +216,33 @@ impl Throttles {
 
     /// Takes one sign-up of `client`'s; `Err(wait)` over `registrations_per_hour`.
     pub fn register(&self, client: IpAddr) -> Result<(), Duration> {
-        if !self.on {
-            return Ok(());
-        }
-        let now = Instant::now();
         let rate = self.registration_rate;
-        self.registrations
-            .with(&client_key(client), now, |b| b.take(&rate, now))
-            .inspect_err(|_| self.metrics.throttled(Throttled::Register))
+        self.take(&self.registrations, rate, client, Throttled::Register)
     }
 
     /// Takes one password reset request of `client`'s; `Err(wait)` over
     /// [`FORGOT_PER_HOUR`].
     pub fn forgot(&self, client: IpAddr) -> Result<(), Duration> {
+        let rate = self.forgot_rate;
+        self.take(&self.forgotten, rate, client, Throttled::PasswordForgot)
+    }
+
+    /// Takes one request of `client`'s from the per-address `table` at `rate`; a refusal
+    /// is counted as `what`.
+    fn take(
+        &self,
+        table: &Table<IpAddr, Bucket>,
+        rate: Rate,
+        client: IpAddr,
+        what: Throttled,
+    ) -> Result<(), Duration> {
         if !self.on {
             return Ok(());
         }
         let now = Instant::now();
-        let rate = self.forgot_rate;
-        self.forgotten
+        table
             .with(&client_key(client), now, |b| b.take(&rate, now))
-            .inspect_err(|_| self.metrics.throttled(Throttled::PasswordForgot))
+            .inspect_err(|_| self.metrics.throttled(what))
     }
 }
 
