@@ -14,6 +14,7 @@ mod filter;
 mod history;
 mod licenses;
 mod models;
+mod nodes;
 mod state;
 mod users;
 
@@ -28,6 +29,7 @@ pub(crate) use history::{ChunkSpan, Chunks};
 pub use history::{HistoryRow, RawPoint, history_rows};
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
+pub use nodes::{Buried, Nodes};
 pub use state::{Applied, DeviceState, StateCache, StateLimits, StateWrite};
 pub use users::{Rotated, Users};
 
@@ -35,6 +37,7 @@ use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database a [`Store`] talks to.
@@ -81,6 +84,9 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// This node's id in cluster mode (`Store::in_cluster`): presence writes then say
+    /// which node holds a device, and the device writer reads params under row locks.
+    node: Option<Arc<str>>,
 }
 
 impl Store {
@@ -100,6 +106,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
+                node: None,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
@@ -154,6 +161,7 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
+            node: None,
         })
     }
 
@@ -196,6 +204,23 @@ impl Store {
             read: &self.read,
             write: &self.write,
         }
+    }
+
+    /// The `nodes` table, and the presence of the devices a node held (cluster mode).
+    pub fn nodes(&self) -> Nodes<'_> {
+        Nodes { write: &self.write }
+    }
+
+    /// This store as node `node` of a cluster (PostgreSQL only): a device's presence
+    /// records which node holds it, and a node's writes to it cannot clobber another's.
+    pub fn in_cluster(mut self, node: Arc<str>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// This node's id, in cluster mode.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// Which database this store talks to.
