@@ -124,7 +124,7 @@ impl Cluster {
 
     /// Starts node `i` again on its data directory (after a kill).
     pub(crate) async fn restart(&mut self, i: usize) {
-        let node = self.launch(i, &self.dirs[i].path().to_owned()).await;
+        let node = self.launch(i, self.dirs[i].path()).await;
         self.nodes[i] = node;
     }
 
