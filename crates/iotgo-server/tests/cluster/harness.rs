@@ -2,7 +2,9 @@
 //! binary on the database of an in-process set-up server (which made it fresh).
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::support::{Binary, start_binary};
+use crate::netns::{Netns, forward};
+use crate::support::{Binary, start_binary, start_binary_under};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -77,6 +79,16 @@ pub(crate) struct Cluster {
     /// Their data directories.
     dirs: Vec<tempfile::TempDir>,
     db: String,
+    /// Forwarders for nodes in a namespace of their own.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for f in &self.forwarders {
+            f.abort();
+        }
+    }
 }
 
 impl Cluster {
@@ -98,6 +110,7 @@ impl Cluster {
                 nodes: Vec::new(),
                 dirs: Vec::new(),
                 db,
+                forwarders: Vec::new(),
             })
         } else {
             eprintln!("cluster tests need PostgreSQL: IOTGO_TEST_DATABASE_URL is not set");
@@ -137,6 +150,33 @@ impl Cluster {
             ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "1500"),
         ];
         start_binary(dir, Some(&self.db), &env).await
+    }
+
+    /// Starts one more node inside `net`: it reaches PostgreSQL and NATS through
+    /// forwarders on this host's end of the cluster link, and listens on the client link.
+    /// Its index.
+    pub(crate) async fn add_in(&mut self, net: &Netns) -> usize {
+        let i = self.nodes.len();
+        let dir = tempfile::tempdir().unwrap();
+        let host = SocketAddr::from((net.cluster_host, 0));
+        let (pg, pg_task) = forward(host, "127.0.0.1:5432".parse().unwrap()).await;
+        let nats_port = self.nats.url.rsplit(':').next().unwrap().parse().unwrap();
+        let (nats, nats_task) = forward(host, SocketAddr::from(([127, 0, 0, 1], nats_port))).await;
+        self.forwarders.extend([pg_task, nats_task]);
+        let db = self.db.replacen("127.0.0.1:5432", &pg.to_string(), 1);
+        let (id, nats) = (format!("n{i}"), format!("nats://{nats}"));
+        let env = [
+            ("IOTGO_LISTEN", "0.0.0.0:0"),
+            ("IOTGO_NATS_URL", nats.as_str()),
+            ("IOTGO_NODE_ID", id.as_str()),
+            ("IOTGO_CLUSTER_LEASE", LEASE),
+        ];
+        let wrapper = ["ip", "netns", "exec", net.name.as_str()];
+        let mut node = start_binary_under(&wrapper, dir.path(), Some(&db), &env).await;
+        node.base = node.base.replacen("0.0.0.0", &net.client_ns.to_string(), 1);
+        self.nodes.push(node);
+        self.dirs.push(dir);
+        i
     }
 
     /// `http://…` of node `i`.

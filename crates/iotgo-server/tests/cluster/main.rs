@@ -9,4 +9,6 @@ mod helpers;
 mod support;
 
 mod harness;
+mod netns;
+mod partition;
 mod rules;

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Longer than a lease (3 s) plus a renewal period and a sweep.
 const PAST_LEASE: Duration = Duration::from_secs(8);
 
-fn query(id: &str, key: &str, app: bool) -> Value {
+pub(crate) fn query(id: &str, key: &str, app: bool) -> Value {
     let mut q = json!({"action": "query", "deviceid": id, "apikey": key, "params": []});
     if app {
         q["userAgent"] = json!("app");
@@ -19,7 +19,7 @@ fn query(id: &str, key: &str, app: bool) -> Value {
     q
 }
 
-fn update(id: &str, key: &str, app: bool, params: Value) -> Value {
+pub(crate) fn update(id: &str, key: &str, app: bool, params: Value) -> Value {
     let mut u = json!({"action": "update", "deviceid": id, "apikey": key, "params": params});
     if app {
         u["userAgent"] = json!("app");
@@ -27,7 +27,7 @@ fn update(id: &str, key: &str, app: bool, params: Value) -> Value {
     u
 }
 
-async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+pub(crate) async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
     let mut req = reqwest::Client::new().get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -39,7 +39,7 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
     )
 }
 
-async fn login(base: &str, email: &str) -> String {
+pub(crate) async fn login(base: &str, email: &str) -> String {
     let body = json!({"email": email, "password": PASSWORD});
     let res = reqwest::Client::new()
         .post(format!("{base}/api/user/login"))
@@ -52,7 +52,7 @@ async fn login(base: &str, email: &str) -> String {
 }
 
 /// The next frame that is not a presence sysmsg.
-async fn next_push(ws: &mut Ws) -> Value {
+pub(crate) async fn next_push(ws: &mut Ws) -> Value {
     loop {
         let v = ws.recv().await;
         if v["action"] != "sysmsg" {
@@ -215,7 +215,8 @@ async fn a_killed_nodes_devices_go_offline_within_the_lease_and_stay_so() {
     assert_eq!(app.recv().await["params"]["power"], 7);
 
     c.kill(0).await;
-    let told = tokio::time::timeout(PAST_LEASE, app.recv())
+    let told = app
+        .next(PAST_LEASE)
         .await
         .expect("a sysmsg within the lease");
     assert_eq!(told["params"], json!({"online": false}), "{told}");

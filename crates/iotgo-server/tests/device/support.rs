@@ -156,7 +156,26 @@ pub(crate) async fn start_binary(
     database_url: Option<&str>,
     env: &[(&str, &str)],
 ) -> Binary {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotgo"));
+    start_binary_under(&[], data_dir, database_url, env).await
+}
+
+/// [`start_binary`] under `wrapper` (e.g. `ip netns exec NS`), which must exec the server
+/// (the process is the server's).
+pub(crate) async fn start_binary_under(
+    wrapper: &[&str],
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> Binary {
+    let bin = env!("CARGO_BIN_EXE_iotgo");
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("serve")
         .env("IOTGO_LISTEN", "127.0.0.1:0")
         .env("IOTGO_DATA_DIR", data_dir)
