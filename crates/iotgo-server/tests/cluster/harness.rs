@@ -1,9 +1,10 @@
 //! A cluster for one test: a NATS server on a free port, and nodes started as the real
 //! binary on the database of an in-process set-up server (which made it fresh).
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::netns::{Netns, forward};
 use crate::support::{Binary, start_binary, start_binary_under};
+use iotgo_server::config::Secret;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -94,8 +95,16 @@ impl Drop for Cluster {
 impl Cluster {
     /// A fresh database and NATS, no nodes yet; `None` (and a note) without PostgreSQL.
     pub(crate) async fn new() -> Option<Cluster> {
+        Cluster::on(None).await
+    }
+
+    /// As [`Cluster::new`], on the database `url` (a PostgreSQL of the test's own).
+    pub(crate) async fn on(url: Option<String>) -> Option<Cluster> {
         if std::env::var("IOTGO_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-            let setup = spawn_app().await;
+            let setup = match url {
+                Some(url) => spawn_app_with(|c| c.database_url = Some(Secret::new(url))).await,
+                None => spawn_app().await,
+            };
             let db = setup
                 .state
                 .config

@@ -8,6 +8,7 @@ mod helpers;
 #[path = "../device/support.rs"]
 mod support;
 
+mod faults;
 mod harness;
 mod netns;
 mod partition;
