@@ -82,6 +82,8 @@ pub(crate) struct Cluster {
     db: String,
     /// Forwarders for nodes in a namespace of their own.
     forwarders: Vec<tokio::task::JoinHandle<()>>,
+    /// Nodes start with no admin configured (the cluster generates one).
+    pub generated_admin: bool,
 }
 
 impl Drop for Cluster {
@@ -120,6 +122,7 @@ impl Cluster {
                 dirs: Vec::new(),
                 db,
                 forwarders: Vec::new(),
+                generated_admin: false,
             })
         } else {
             eprintln!("cluster tests need PostgreSQL: IOTGO_TEST_DATABASE_URL is not set");
@@ -152,12 +155,15 @@ impl Cluster {
 
     async fn launch(&self, i: usize, dir: &std::path::Path) -> Binary {
         let id = format!("n{i}");
-        let env = [
+        let mut env = vec![
             ("IOTGO_NATS_URL", self.nats.url.as_str()),
             ("IOTGO_NODE_ID", id.as_str()),
             ("IOTGO_CLUSTER_LEASE", LEASE),
             ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "1500"),
         ];
+        if self.generated_admin {
+            env.extend([("IOTGO_ADMIN_EMAIL", ""), ("IOTGO_ADMIN_PASSWORD", "")]);
+        }
         start_binary(dir, Some(&self.db), &env).await
     }
 

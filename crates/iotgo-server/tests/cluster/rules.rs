@@ -381,3 +381,55 @@ async fn cluster_mode_is_refused_on_sqlite() {
         "{err}"
     );
 }
+
+/// Logs in as admin at node `base`: the status and the token.
+async fn admin_login(base: &str, email: &str, password: &str) -> (u16, Option<String>) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (status, body["jwt"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_generated_admin_and_its_revocation_are_the_clusters() {
+    let Some(mut c) = Cluster::new().await else {
+        return;
+    };
+    c.generated_admin = true;
+    c.start(2).await;
+    // The first node made the admin and showed its password once; the second did not.
+    let shown: Vec<String> = (0..2)
+        .map(|i| c.nodes[i].log.lock().unwrap().join("\n"))
+        .collect();
+    let password = |log: &str| {
+        log.lines()
+            .find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
+    };
+    let made: Vec<Option<String>> = shown.iter().map(|l| password(l)).collect();
+    assert_eq!(made.iter().filter(|p| p.is_some()).count(), 1, "{made:?}");
+    let pw = made.into_iter().flatten().next().unwrap();
+    let email = "admin@iotgo.local";
+    // One admin, good on both nodes; a token from one is good on the other.
+    let (status, t0) = admin_login(c.base(0), email, &pw).await;
+    assert_eq!(status, 200);
+    let (status, t1) = admin_login(c.base(1), email, &pw).await;
+    assert_eq!(status, 200);
+    let (t0, t1) = (t0.unwrap(), t1.unwrap());
+    let users = |i: usize| format!("{}/api/admin/users", c.base(i));
+    assert_eq!(get(&users(1), Some(&t0)).await.0, 200);
+    // Revoked on n0: dead on n1 too.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/admin/logout-all", c.base(0)))
+        .bearer_auth(&t0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(get(&users(1), Some(&t1)).await.0, 401);
+    assert_eq!(get(&users(0), Some(&t1)).await.0, 401);
+}
