@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 
 /// How long a node's lease lasts in these tests.
 pub(crate) const LEASE: &str = "3s";
+/// How long a device polling over HTTP stays online after a request, in these tests.
+pub(crate) const HTTP_WINDOW: &str = "2s";
 
 /// A NATS server of the test's own.
 pub(crate) struct Nats {
@@ -160,6 +162,7 @@ impl Cluster {
             ("IOTGO_NODE_ID", id.as_str()),
             ("IOTGO_CLUSTER_LEASE", LEASE),
             ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "1500"),
+            ("IOTGO_HTTP_ONLINE_WINDOW", HTTP_WINDOW),
         ];
         if self.generated_admin {
             env.extend([("IOTGO_ADMIN_EMAIL", ""), ("IOTGO_ADMIN_PASSWORD", "")]);
