@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 /// How long a node's lease lasts in these tests.
 pub(crate) const LEASE: &str = "3s";
 /// How long a device polling over HTTP stays online after a request, in these tests.
-pub(crate) const HTTP_WINDOW: &str = "2s";
+pub(crate) const HTTP_WINDOW: &str = "5s";
 
 /// A NATS server of the test's own.
 pub(crate) struct Nats {

@@ -463,8 +463,8 @@ async fn a_device_polling_through_several_nodes_comes_online_and_goes_offline_on
     assert_eq!(app.recv().await, sysmsg(true));
     assert_eq!(http(c.base(1), &query(&sw, &k, false)).await["error"], 0);
     app.silent().await;
-    // It stops polling: both windows (2 s) pass; offline once.
-    let off = app.next(Duration::from_secs(6)).await;
+    // It stops polling: both windows (5 s) pass; offline once.
+    let off = app.next(Duration::from_secs(12)).await;
     assert_eq!(off, Some(sysmsg(false)));
     tokio::time::sleep(Duration::from_secs(1)).await;
     app.silent().await;
