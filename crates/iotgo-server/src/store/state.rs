@@ -239,11 +239,13 @@ const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
      last_connected_at = COALESCE(j.value ->> 'c', last_connected_at), \
      last_disconnected_at = COALESCE(j.value ->> 'x', last_disconnected_at) \
      FROM jsonb_each($1) AS j WHERE devices.deviceid = j.value ->> 'i' \
-     RETURNING devices.deviceid, devices.online";
+     RETURNING devices.deviceid, devices.last_disconnected_at";
 
 /// `$2` is this node in cluster mode (`NULL` on a single node): `online` sets the device's
-/// `node`, and an offline write applies only while the device is still this node's —
-/// a device that moved to another node stays online there.
+/// `node`, and an offline write applies only while the device is still this node's — a
+/// device that moved to another node stays online there, and one that went offline
+/// already (buried, or gone offline through another node) is not told so twice. Whether
+/// it applied is in what it answers: `last_disconnected_at` is the write's time only then.
 const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
      params = COALESCE(j.p, devices.params), \
      last_modified = COALESCE(j.m, devices.last_modified), \
@@ -257,7 +259,7 @@ const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
        WHEN j.o = 0 AND devices.node IS NOT DISTINCT FROM $2 THEN NULL ELSE devices.node END \
      FROM json_to_recordset($1::json) \
      AS j(i text, p text, m bigint, s bigint, o bigint, c bigint, x bigint) \
-     WHERE devices.deviceid = j.i RETURNING devices.deviceid, devices.online";
+     WHERE devices.deviceid = j.i RETURNING devices.deviceid, devices.last_disconnected_at";
 
 /// Cluster mode: the params of a batch's devices, read under row locks (in deviceid
 /// order, so two nodes' batches never deadlock), since other nodes write them too.
@@ -386,13 +388,13 @@ impl Store {
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist, each
-    /// with its `online` as written.
+    /// with its `last_disconnected_at` as written.
     async fn update_rows<'e>(
         &self,
         exec: impl Executor<'e, Database = Any>,
         rows: &HashMap<&str, Pending>,
         cache: &StateCache,
-    ) -> StoreResult<HashMap<String, i64>> {
+    ) -> StoreResult<HashMap<String, Option<i64>>> {
         if rows.is_empty() {
             return Ok(HashMap::new());
         }
@@ -428,7 +430,7 @@ impl Store {
             Backend::Sqlite => query,
             Backend::Postgres => query.bind(self.node.as_deref()),
         };
-        let ids: Vec<(String, i64)> = query.fetch_all(exec).await?;
+        let ids: Vec<(String, Option<i64>)> = query.fetch_all(exec).await?;
         Ok(ids.into_iter().collect())
     }
 
@@ -474,18 +476,23 @@ async fn lock_states(
 }
 
 /// Adds to `refused` (kept sorted) the offline writes that did not apply: in cluster mode,
-/// the device is another node's now (it moved while its old connection here closed).
+/// the device is another node's now (it moved while its old connection here closed), or
+/// it is offline already.
 fn superseded(
     writes: &[StateWrite],
     rows: &HashMap<&str, Pending>,
-    updated: &HashMap<String, i64>,
+    updated: &HashMap<String, Option<i64>>,
     refused: &mut Vec<usize>,
 ) {
     let before = refused.len();
     for (i, w) in writes.iter().enumerate() {
+        // The write's time is in the row only when it applied.
         if let StateWrite::Offline { deviceid, .. } = w
-            && rows.get(deviceid.as_str()).and_then(|r| r.online) == Some(false)
-            && updated.get(deviceid).is_some_and(|&online| online != 0)
+            && let Some(row) = rows.get(deviceid.as_str())
+            && row.online == Some(false)
+            && updated
+                .get(deviceid)
+                .is_some_and(|&at| at != row.disconnected)
         {
             refused.push(i);
         }
@@ -514,7 +521,7 @@ async fn load_state(pool: &AnyPool, cache: &mut StateCache, deviceid: &str) -> S
 /// A device deleted since it was cached is forgotten.
 fn forget_gone(
     rows: &HashMap<&str, Pending>,
-    existing: &HashMap<String, i64>,
+    existing: &HashMap<String, Option<i64>>,
     cache: &mut StateCache,
 ) {
     for id in rows.keys() {
