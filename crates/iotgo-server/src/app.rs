@@ -61,7 +61,9 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         secrets::private_data_dir(&config)?;
         let store = Store::connect(&config.database_url()).await?;
-        let recorder = Recorder::load(store.clone(), config.history_enabled)
+        // cluster: the lead wires node_id here (and into retention::run in `serve`).
+        let node: Option<Arc<str>> = None;
+        let recorder = Recorder::load_as(store.clone(), config.history_enabled, node)
             .await
             .context("cannot read the history log")?;
         let history = recorder.reader();
@@ -140,6 +142,8 @@ impl App {
             self.state.store.clone(),
             self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
+            // cluster: the lead wires node_id here (the holder of the retention lease).
+            None,
         ));
         let mut server = pin!(http.serve(
             drain.listener(listener),

@@ -121,6 +121,16 @@ impl Recent {
             .map_or(0, |fields| fields.values().map(Vec::len).sum())
     }
 
+    /// How many points of `deviceid` recorded at or after `since` are held.
+    pub(super) fn count_since(&self, deviceid: &str, since: Millis) -> usize {
+        self.inner.read().devices.get(deviceid).map_or(0, |fields| {
+            fields
+                .values()
+                .map(|points| points.iter().filter(|p| p.at >= since).count())
+                .sum()
+        })
+    }
+
     /// Drops the points recorded before `cutoff`; how many went.
     pub(super) fn purge(&self, cutoff: Millis) -> usize {
         let mut inner = self.inner.write();

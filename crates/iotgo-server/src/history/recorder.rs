@@ -4,7 +4,7 @@
 
 use super::Reader;
 use super::recent::Recent;
-use crate::store::{Chunks, HistoryRow, Millis, Store, StoreResult};
+use crate::store::{Chunks, HistoryLog, HistoryRow, Millis, RawPoint, Store, StoreResult};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,24 +16,59 @@ pub struct Recorder {
     recent: Arc<Recent>,
     /// Whether device updates record history.
     enabled: bool,
+    /// This cluster node's id (`None`: a single node).
+    node: Option<Arc<str>>,
 }
 
 impl Recorder {
     /// A recorder over `store` holding what its history log holds (read back at start-up,
     /// leaving out devices deleted since); with `enabled` false, updates record nothing.
     pub async fn load(store: Store, enabled: bool) -> StoreResult<Recorder> {
+        Recorder::load_as(store, enabled, None).await
+    }
+
+    /// A recorder of the cluster node `node` (`None`: a single node, as [`Recorder::load`]).
+    ///
+    /// A cluster node starts with no recent points: what its own earlier run logged, and
+    /// what a single node left in the log, is folded into chunks first ([`fold_node_log`](super::fold_node_log):
+    /// safe while another node folds the same rows), so its memory never holds points that
+    /// a survivor may fold meanwhile. The other nodes' logs are theirs; reads see them.
+    pub async fn load_as(
+        store: Store,
+        enabled: bool,
+        node: Option<Arc<str>>,
+    ) -> StoreResult<Recorder> {
         let recent = Arc::new(Recent::default());
-        recent.add(&store.history_log().await?);
+        match node.as_deref() {
+            None => recent.add(&store.history_log().await?),
+            Some(me) => {
+                let points = store.fold_log(Some(me)).await? + store.fold_log(None).await?;
+                if points > 0 {
+                    tracing::info!(points, node = me, "history log of the last run folded");
+                }
+            }
+        }
         Ok(Recorder {
             store,
             recent,
             enabled,
+            node,
         })
     }
 
     /// A read-only view of the recent points and the chunks, for queries.
     pub fn reader(&self) -> Reader {
-        Reader::new(self.store.clone(), self.recent.clone())
+        Reader::new(self.store.clone(), self.recent.clone(), self.node.clone())
+    }
+
+    /// Where a batch's history points go: nowhere when history is off, else this node's
+    /// log ([`Store::apply_state_to`]).
+    pub fn log(&self) -> HistoryLog<'_> {
+        match (self.enabled, self.node.as_deref()) {
+            (false, _) => HistoryLog::Off,
+            (true, None) => HistoryLog::Single,
+            (true, Some(node)) => HistoryLog::Node(node),
+        }
     }
 
     /// Whether device updates record history (`history_enabled`).
@@ -72,15 +107,18 @@ impl Recorder {
             return Ok(0);
         }
         let t0 = Instant::now();
-        let chunks = self.recent.with_all(|devices| {
-            Chunks::encode(devices.iter().flat_map(|(d, fields)| {
-                fields
-                    .iter()
-                    .map(move |(f, points)| (d.as_str(), f.as_str(), points.as_slice()))
-            }))
-        });
+        let chunks = match self.node {
+            None => self.recent.with_all(|devices| {
+                Chunks::encode(devices.iter().flat_map(|(d, fields)| {
+                    fields
+                        .iter()
+                        .map(move |(f, points)| (d.as_str(), f.as_str(), points.as_slice()))
+                }))
+            }),
+            Some(_) => self.encode_created().await?,
+        };
         self.recent.folding();
-        let result = self.store.fold_history(&chunks).await;
+        let result = self.store.fold_history(&chunks, self.node.as_deref()).await;
         self.recent.folded(result.is_ok());
         result?;
         tracing::debug!(
@@ -89,6 +127,30 @@ impl Recorder {
             "history folded"
         );
         Ok(held as u64)
+    }
+
+    /// The chunks of a cluster node's fold: its points of devices that exist, from their
+    /// creation on. Another node may have deleted a device, or deleted it and created it
+    /// again, without this node being told yet: its old points must not come back.
+    async fn encode_created(&self) -> StoreResult<Chunks> {
+        let ids: Vec<String> = self
+            .recent
+            .with_all(|devices| devices.keys().cloned().collect());
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let created = self.store.history_created(&ids).await?;
+        Ok(self.recent.with_all(|devices| {
+            let kept: Vec<(&str, &str, Vec<RawPoint>)> = devices
+                .iter()
+                .filter_map(|(d, fields)| Some((d, fields, *created.get(d)?)))
+                .flat_map(|(d, fields, since)| {
+                    fields.iter().map(move |(f, points)| {
+                        let kept = points.iter().filter(|p| p.at >= since).copied();
+                        (d.as_str(), f.as_str(), kept.collect())
+                    })
+                })
+                .collect();
+            Chunks::encode(kept.iter().map(|(d, f, p)| (*d, *f, p.as_slice())))
+        }))
     }
 }
 

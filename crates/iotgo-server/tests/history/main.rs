@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod cluster;
 mod layout;
 mod migration;
 mod retention;
