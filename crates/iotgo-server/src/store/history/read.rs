@@ -77,13 +77,14 @@ impl Store {
     /// database (a repeatable-read transaction; on SQLite a read transaction is one).
     pub(crate) async fn history_view(&self, snapshot: bool) -> StoreResult<HistoryView> {
         let conn = if snapshot {
-            let mut tx = self.read.begin().await?;
-            if self.backend == Backend::Postgres {
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ViewConn::Snapshot(tx)
+            ViewConn::Snapshot(match self.backend {
+                // One round trip: no `SET TRANSACTION` after the `BEGIN`.
+                Backend::Postgres => {
+                    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+                    self.read.begin_with(begin).await?
+                }
+                Backend::Sqlite => self.read.begin().await?,
+            })
         } else {
             ViewConn::Plain(self.read.acquire().await?)
         };
