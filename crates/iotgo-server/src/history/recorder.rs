@@ -99,8 +99,9 @@ impl Recorder {
     }
 
     /// When at least `min_points` (1 or more) recent points are held, writes them all as
-    /// chunks (one per series) and empties the log, in one transaction; how many points
-    /// moved. Readers meanwhile see each point once (the fold sequence, `recent.rs`).
+    /// chunks (one per series) and empties the log (a cluster node: its own rows), in one
+    /// transaction; how many points left memory (on a cluster node, points of devices
+    /// deleted or created again elsewhere are among them but not written). Readers meanwhile see each point once (the fold sequence, `recent.rs`).
     pub async fn fold(&mut self, min_points: usize) -> StoreResult<u64> {
         let held = self.recent.len();
         if held < min_points.max(1) {
