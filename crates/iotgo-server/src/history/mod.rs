@@ -28,8 +28,10 @@ use crate::store::{Store, StoreResult};
 /// each log row is taken by exactly one. Points of devices deleted meanwhile, or from
 /// before a device's creation, are left out.
 ///
-/// Only for a node that no longer records: a node still running would fold its own points
-/// again later (counted twice).
+/// Meant for a node that no longer records. A node still running (it stalled past its
+/// lease) finds its log short at its next fold, writes nothing and reads back what is
+/// left of its log; until then its own reads count the folded points twice, so a node
+/// that learns it lost its lease should fold at once (`Writer::fold_history(1)`).
 pub async fn fold_node_log(store: &Store, node: &str) -> StoreResult<u64> {
     store.fold_log(Some(node)).await
 }

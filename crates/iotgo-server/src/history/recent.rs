@@ -70,6 +70,17 @@ impl Recent {
         }
     }
 
+    /// Holds `rows` instead of every point held (a cluster node whose log another node
+    /// folded, between [`Recent::folding`] and [`Recent::folded`]).
+    pub(super) fn replace(&self, rows: &[HistoryRow]) {
+        {
+            let mut inner = self.inner.write();
+            inner.devices.clear();
+            inner.points = 0;
+        }
+        self.add(rows);
+    }
+
     /// Points held.
     pub(super) fn len(&self) -> usize {
         self.inner.read().points

@@ -4,7 +4,9 @@
 
 use super::Reader;
 use super::recent::Recent;
-use crate::store::{Chunks, HistoryLog, HistoryRow, Millis, RawPoint, Store, StoreResult};
+use crate::store::{
+    Chunks, HistoryLog, HistoryRow, Millis, RawPoint, Store, StoreResult, cluster_log_rows,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +20,8 @@ pub struct Recorder {
     enabled: bool,
     /// This cluster node's id (`None`: a single node).
     node: Option<Arc<str>>,
+    /// A cluster node's log rows since its last fold (its fold checks it deletes as many).
+    logged: u64,
 }
 
 impl Recorder {
@@ -53,6 +57,7 @@ impl Recorder {
             recent,
             enabled,
             node,
+            logged: 0,
         })
     }
 
@@ -83,6 +88,9 @@ impl Recorder {
 
     /// Takes in the points of a committed batch (what `Store::apply_state` answered).
     pub fn committed(&mut self, rows: &[HistoryRow]) {
+        if self.node.is_some() {
+            self.logged += cluster_log_rows(rows) as u64;
+        }
         self.recent.add(rows);
     }
 
@@ -119,7 +127,18 @@ impl Recorder {
             Some(_) => self.encode_created().await?,
         };
         self.recent.folding();
-        let result = self.store.fold_history(&chunks, self.node.as_deref()).await;
+        let node = self.node.clone();
+        let result = match node.as_deref() {
+            None => self.store.fold_history(&chunks, None).await,
+            Some(me) => match self.store.fold_node_history(&chunks, me, self.logged).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return self.taken_over(me).await,
+                Err(e) => Err(e),
+            },
+        };
+        if result.is_ok() {
+            self.logged = 0;
+        }
         self.recent.folded(result.is_ok());
         result?;
         tracing::debug!(
@@ -128,6 +147,25 @@ impl Recorder {
             "history folded"
         );
         Ok(held as u64)
+    }
+
+    /// Another node folded part of this node's log (this node's lease had ended, so it was
+    /// taken for dead): those points are chunks already. The recent points become what is
+    /// left of the log, with readers waiting (the fold sequence is odd), and none is
+    /// folded now; nothing moved.
+    async fn taken_over(&mut self, me: &str) -> StoreResult<u64> {
+        tracing::error!(
+            node = me,
+            "history: this node's log did not hold what it logged (another node folded \
+             it: its lease had ended); the recent points are read back from what is left"
+        );
+        let reloaded = self.store.node_log(me).await;
+        if let Ok((rows, logged)) = &reloaded {
+            self.recent.replace(rows);
+            self.logged = *logged;
+        }
+        self.recent.folded(false);
+        reloaded.map(|_| 0)
     }
 
     /// The chunks of a cluster node's fold: its points of devices that exist, from their

@@ -26,7 +26,7 @@ pub use email_tokens::{EmailTokens, Redeemed, TokenKind};
 pub(crate) use filter::Where;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
 pub(crate) use history::{ChunkSpan, Chunks, HistoryView};
-pub use history::{HistoryLog, HistoryRow, RawPoint, history_rows};
+pub use history::{HistoryLog, HistoryRow, RawPoint, cluster_log_rows, history_rows};
 pub use leases::Leases;
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};

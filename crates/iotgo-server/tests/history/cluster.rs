@@ -240,6 +240,33 @@ async fn a_dead_nodes_log_is_folded_once_by_survivors_racing() {
 }
 
 #[tokio::test]
+async fn a_node_taken_for_dead_while_running_counts_each_point_once() {
+    let Some((_db, url, id)) = cluster_database().await else {
+        return;
+    };
+    let (mut a, b) = (Node::start(&url, "a").await, Node::start(&url, "b").await);
+    let base = Millis::now().0 + 60_000;
+    let all: Vec<i64> = (0..5).map(|i| base + i).collect();
+    for &at in &all[..3] {
+        a.record(&id, at).await;
+    }
+    // a stalled past its lease: b folds its log while a still holds the points.
+    assert_eq!(fold_node_log(&b.store, "a").await.unwrap(), 3);
+    for &at in &all[3..] {
+        a.record(&id, at).await;
+    }
+    all_see(&[&b.reader], &id, &all).await;
+
+    // a's fold finds its log short: nothing is written twice, and it keeps the rest (its
+    // own reads are right from then on).
+    assert_eq!(a.fold().await, 0);
+    assert_eq!(a.recorder.held(), 2);
+    all_see(&[&a.reader, &b.reader], &id, &all).await;
+    assert_eq!(a.fold().await, 2);
+    all_see(&[&a.reader, &b.reader], &id, &all).await;
+}
+
+#[tokio::test]
 async fn a_restart_with_the_same_node_id_takes_only_its_own_log() {
     let Some((_db, url, id)) = cluster_database().await else {
         return;

@@ -14,6 +14,15 @@ use super::{Chunks, HistoryRow, LogRow, chunk, from_log_row, keep_created, log_r
 use crate::store::{Backend, Store, StoreResult};
 use serde::Serialize;
 use sqlx::{Any, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// How many log rows a cluster node's batch of `rows` writes: one per device.
+pub fn cluster_log_rows(rows: &[HistoryRow]) -> usize {
+    rows.iter()
+        .map(|r| r.deviceid.as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
 
 /// `$2` is a JSON array of `{"d": deviceid, "x": [points]}`, one per device.
 const LOG_POSTGRES: &str = "INSERT INTO device_history_log (node, deviceid, data) \
@@ -37,16 +46,16 @@ pub(super) async fn log(
     rows: &[HistoryRow],
 ) -> StoreResult<()> {
     let mut devices: Vec<DeviceLog> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for r in rows {
-        // A batch's points come device by device; a device met again (two updates in
-        // one batch) is looked for among those seen.
-        match devices.iter_mut().rev().find(|d| d.d == r.deviceid) {
-            Some(device) => device.x.push(log_row(r)),
-            None => devices.push(DeviceLog {
+        let i = *index.entry(&r.deviceid).or_insert_with(|| {
+            devices.push(DeviceLog {
                 d: &r.deviceid,
-                x: vec![log_row(r)],
-            }),
-        }
+                x: Vec::new(),
+            });
+            devices.len() - 1
+        });
+        devices[i].x.push(log_row(r));
     }
     let sql = match backend {
         Backend::Sqlite => LOG_SQLITE,
@@ -77,6 +86,50 @@ const TAKE_SQLITE: [&str; 2] = [
 ];
 
 impl Store {
+    /// Writes `chunks` (a cluster node's fold) and deletes the node's `logged` log rows, in
+    /// one transaction; false, with nothing written, when fewer rows were left: another
+    /// node folded this one's log ([`Store::fold_log`], the node's lease had ended), so
+    /// part of the recent points are chunks already.
+    pub(crate) async fn fold_node_history(
+        &self,
+        chunks: &Chunks,
+        node: &str,
+        logged: u64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await?;
+        chunk::insert(&mut tx, self.backend, &chunks.0).await?;
+        let deleted = sqlx::query("DELETE FROM device_history_log WHERE node = $1")
+            .bind(node)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != logged {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The points of cluster node `node`'s log rows, oldest first, and how many rows:
+    /// what it has not folded (points from before their device's creation left out).
+    pub(crate) async fn node_log(&self, node: &str) -> StoreResult<(Vec<HistoryRow>, u64)> {
+        let logs: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM device_history_log WHERE node = $1 ORDER BY id")
+                .bind(node)
+                .fetch_all(&self.write)
+                .await?;
+        let mut rows = Vec::new();
+        for text in &logs {
+            match serde_json::from_str::<Vec<LogRow>>(text) {
+                Ok(batch) => rows.extend(batch.into_iter().map(from_log_row)),
+                Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
+            }
+        }
+        keep_created(&self.write, self.backend, &mut rows).await?;
+        Ok((rows, logs.len() as u64))
+    }
+
     /// Folds into chunks the log rows of cluster node `node` (`None`: the untagged rows a
     /// single node left), in one transaction: the rows are taken (deleted), their points
     /// of devices that still exist and were created before the point written as chunks.

@@ -24,6 +24,7 @@ mod chunk;
 mod cluster;
 mod read;
 
+pub use cluster::cluster_log_rows;
 pub(crate) use read::{ChunkSpan, HistoryView};
 
 use super::{Backend, Millis, Store, StoreResult};
