@@ -408,4 +408,44 @@ mod tests {
         }
         assert_eq!(values(&raw(&reader, &id).await).len(), 40);
     }
+
+    #[tokio::test]
+    async fn cluster_nodes_on_one_sqlite_file_read_each_others_points_once() {
+        // Cluster mode runs on PostgreSQL (tests/history/cluster.rs); the same schema and
+        // its SQLite statements are checked here.
+        let (_dir, store, ids) = store_with_devices("03", 1).await;
+        let node = |id: &str| Recorder::load_as(store.clone(), true, Some(Arc::from(id)));
+        let (mut a, mut b) = (node("a").await.unwrap(), node("b").await.unwrap());
+        let id = &ids[0];
+        let at = Millis::now().0 + 60_000;
+        let mut cache = StateCache::new();
+        for (on_a, at) in [(true, at), (false, at + 1), (true, at + 2)] {
+            let recorder = if on_a { &mut a } else { &mut b };
+            let writes = [update(id, at, json!({"temperature": 1}))];
+            let log = recorder.log();
+            let applied = store
+                .apply_state_to(&writes, &mut cache, log, StateLimits::NONE)
+                .await
+                .expect("batch");
+            recorder.committed(&applied.history);
+        }
+        let times = async |reader: &Reader| -> Vec<i64> {
+            values(&raw(reader, id).await)
+                .iter()
+                .map(|(t, _)| *t)
+                .collect()
+        };
+        let all = vec![at, at + 1, at + 2];
+        assert_eq!(times(&a.reader()).await, all);
+        assert_eq!(times(&b.reader()).await, all);
+
+        assert_eq!(a.fold(1).await.unwrap(), 2);
+        assert_eq!(times(&b.reader()).await, all);
+        // b dies; a survivor folds its log once.
+        drop(b);
+        assert_eq!(super::super::fold_node_log(&store, "b").await.unwrap(), 1);
+        assert_eq!(super::super::fold_node_log(&store, "b").await.unwrap(), 0);
+        assert_eq!(times(&a.reader()).await, all);
+        assert_eq!(a.reader().count(id).await.unwrap(), 3);
+    }
 }
