@@ -1,14 +1,15 @@
 //! The application: shared state, the router, start-up and serving.
 
 use crate::auth::{Admins, GeneratedAdmin, Jwt, Passwords};
-use crate::config::{Config, MetricsMode};
+use crate::cluster::{self, Bus};
+use crate::config::{Config, MetricsMode, Secret};
 use crate::device::DeviceApi;
 use crate::history::{Reader, Recorder};
 use crate::mail::Mail;
 use crate::metrics::{Access, Metrics};
 use crate::net::Http;
 use crate::shutdown::Drain;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::throttle::Throttles;
 use crate::{api, headers, metrics, retention, secrets, web};
 use anyhow::Context;
@@ -60,14 +61,32 @@ impl App {
     /// Prepares the data directory, connects and migrates the database, loads secrets.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         secrets::private_data_dir(&config)?;
-        let store = Store::connect(&config.database_url()).await?;
-        // cluster: the lead wires node_id here (and into retention::run in `serve`).
-        let node: Option<Arc<str>> = None;
-        let recorder = Recorder::load_as(store.clone(), config.history_enabled, node)
+        let mut store = Store::connect(&config.database_url()).await?;
+        let node = match &config.nats_url {
+            None => None,
+            Some(_) => {
+                anyhow::ensure!(
+                    store.backend() == Backend::Postgres,
+                    "cluster mode (nats_url) needs a postgres:// database_url: the nodes \
+                     share it, and SQLite lives inside one node's data directory"
+                );
+                let node = cluster::node_id(&config)?;
+                store = store.in_cluster(node.clone());
+                Some(node)
+            }
+        };
+        let recorder = Recorder::load_as(store.clone(), config.history_enabled, node.clone())
             .await
             .context("cannot read the history log")?;
         let history = recorder.reader();
-        let jwt_secret = secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?;
+        let jwt_secret = match (&node, &config.jwt_secret) {
+            // A token signed by one node is good on every node: the key is the cluster's.
+            (Some(_), None) => {
+                let make = || secrets::random_token(64);
+                Secret::new(store.nodes().shared_secret("jwt", make).await?)
+            }
+            _ => secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?,
+        };
         let (admins, generated_admin) = Admins::resolve(&config).await?;
         let access = match config.metrics {
             MetricsMode::Off => Access::Off,
@@ -78,6 +97,10 @@ impl App {
             )?),
         };
         let metrics = Metrics::start(access)?;
+        let bus = match node {
+            Some(node) => Some(Bus::connect(&config, node, &metrics).await?),
+            None => None,
+        };
         let jwt = Arc::new(Jwt::new(&jwt_secret, config.jwt_ttl));
         let devices = DeviceApi::start(
             store.clone(),
@@ -85,6 +108,7 @@ impl App {
             jwt.clone(),
             &config,
             metrics.clone(),
+            bus,
         )
         .await?;
         let passwords = Arc::new(Passwords::new(
@@ -142,8 +166,8 @@ impl App {
             self.state.store.clone(),
             self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
-            // cluster: the lead wires node_id here (the holder of the retention lease).
-            None,
+            // The holder of the retention lease: this node.
+            self.state.store.node().map(Arc::from),
         ));
         let mut server = pin!(http.serve(
             drain.listener(listener),

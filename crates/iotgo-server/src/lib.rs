@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod captcha;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod device;
 pub mod error;

@@ -43,6 +43,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Backend::Sqlite => tracing::info!("database: SQLite (IOTGO_DATABASE_URL)"),
         Backend::Postgres => tracing::info!("database: PostgreSQL (IOTGO_DATABASE_URL)"),
     }
+    match state.devices.bus() {
+        Some(bus) => tracing::info!(
+            "cluster: node {} (NATS {})",
+            bus.node(),
+            if bus.connected() {
+                "connected"
+            } else {
+                "connecting"
+            }
+        ),
+        None => tracing::info!("cluster: off (a single node; set nats_url to join one)"),
+    }
     tracing::info!(
         "admin login: {} at /admin",
         state.admins.emails().join(", ")

@@ -12,3 +12,10 @@ CREATE TABLE nodes (
 -- The node holding the device's socket (or seeing it poll over HTTP) while it is online.
 ALTER TABLE devices ADD COLUMN node TEXT;
 CREATE INDEX devices_node ON devices (node) WHERE node IS NOT NULL;
+
+-- Secrets every node must share, made by the first node that needs one (the JWT signing
+-- key, unless `jwt_secret` is configured): a token signed by one node is good on all.
+CREATE TABLE cluster_secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -12,3 +12,10 @@ CREATE TABLE nodes (
 -- The node holding the device's socket (or seeing it poll over HTTP) while it is online.
 ALTER TABLE devices ADD COLUMN node TEXT;
 CREATE INDEX devices_node ON devices (node) WHERE node IS NOT NULL;
+
+-- Secrets every node must share (cluster mode only, which needs PostgreSQL; kept here so
+-- both schemas stay the same).
+CREATE TABLE cluster_secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

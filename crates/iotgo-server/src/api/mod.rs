@@ -66,23 +66,48 @@ async fn not_found() -> ApiError {
 /// The answer of `/healthz`.
 #[derive(Serialize, ToSchema)]
 struct Health {
-    /// `ok`, or `database unavailable`.
+    /// `ok`; `degraded` when this node of a cluster has lost NATS (it serves its own
+    /// devices; other nodes' pushes and commands wait); `database unavailable`.
     status: &'static str,
+    /// In cluster mode: this node and its NATS connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterHealth>,
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// A cluster node's part of `/healthz`.
+#[derive(Serialize, ToSchema)]
+struct ClusterHealth {
+    /// This node's id.
+    node: String,
+    /// `connected` or `disconnected`.
+    nats: &'static str,
+}
+
+/// 200 when the database answers (`degraded` without NATS), 503 otherwise.
 #[utoipa::path(get, path = "/healthz", tag = "server",
     responses(
         (status = 200, description = "The server and its database answer", body = Health),
         (status = 503, description = "The database does not answer", body = Health),
     ))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    if state.store.ping().await {
-        (StatusCode::OK, Json(Health { status: "ok" }))
-    } else {
+    let cluster = state.devices.bus().map(|bus| ClusterHealth {
+        node: bus.node().to_string(),
+        nats: if bus.connected() {
+            "connected"
+        } else {
+            "disconnected"
+        },
+    });
+    if !state.store.ping().await {
         let status = "database unavailable";
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status }))
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status, cluster }),
+        );
     }
+    let degraded = cluster.as_ref().is_some_and(|c| c.nats != "connected");
+    let status = if degraded { "degraded" } else { "ok" };
+    (StatusCode::OK, Json(Health { status, cluster }))
 }
 
 /// Public settings: what a web or mobile app needs to know before anyone signs in.

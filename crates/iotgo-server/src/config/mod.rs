@@ -232,6 +232,17 @@ pub struct Config {
     /// How long browsers keep to HTTPS after seeing the header (`IOTGO_HSTS_MAX_AGE`).
     #[serde(with = "duration_text")]
     pub hsts_max_age: Duration,
+    // --- Cluster (docs/cluster.md) ---
+    /// The NATS server that joins this node to a cluster (`IOTGO_NATS_URL`), e.g.
+    /// `nats://127.0.0.1:4222`; needs a `postgres://` database. Unset: a single node.
+    pub nats_url: Option<Secret>,
+    /// This node's name in the cluster (`IOTGO_NODE_ID`): letters, digits, `-` and `_`,
+    /// at most 64. Unset: generated once into the data directory (`node-id`).
+    pub node_id: Option<String>,
+    /// How long a node's lease lasts: a node not heard from for this long is dead, and
+    /// the others mark its devices offline (`IOTGO_CLUSTER_LEASE`).
+    #[serde(with = "duration_text")]
+    pub cluster_lease: Duration,
 }
 
 impl Default for Config {
@@ -292,6 +303,9 @@ impl Default for Config {
             throttle_max_keys: 100_000,
             hsts: false,
             hsts_max_age: Duration::from_secs(365 * 24 * 3600),
+            nats_url: None,
+            node_id: None,
+            cluster_lease: Duration::from_secs(15),
         }
     }
 }
@@ -314,6 +328,8 @@ const TEXT_KEYS: &[&str] = &[
     "smtp_url",
     "smtp_from",
     "public_url",
+    "nats_url",
+    "node_id",
 ];
 
 /// Values given as command-line flags; they override everything else.
@@ -342,10 +358,11 @@ pub fn env_var(key: &str) -> String {
 
 /// Whether `iotgo check-config` masks a key's value: the database URL (its password) and
 /// every key named like a secret, password or token — name a new secret key so — but
-/// the settings of password hashing; and the SMTP URL (its password).
+/// the settings of password hashing; and the SMTP and NATS URLs (their passwords).
 pub fn is_secret_key(key: &str) -> bool {
     key == "database_url"
         || key == "smtp_url"
+        || key == "nats_url"
         || ["secret", "password", "token"]
             .iter()
             .any(|w| key.contains(w))

@@ -92,7 +92,8 @@ impl DeviceApi {
         except: Option<u64>,
     ) -> Outcome {
         let id = req.deviceid.as_str().to_owned();
-        if !self.hub.is_connected(&id) {
+        let here = self.hub.is_connected(&id);
+        if !here && self.bus.is_none() {
             let answer = req.echo.error(ErrorCode::DeviceOffline);
             return Outcome::Done(Reply {
                 access: Some(access),
@@ -115,7 +116,31 @@ impl DeviceApi {
         keyed.insert("apikey".into(), Value::from(&*access.keys.device));
         let frame = Utf8Bytes::from(Value::Object(command).to_string());
         let keyed = Utf8Bytes::from(Value::Object(keyed).to_string());
-        let wait = self.hub.expect_answer(&id, &key);
+        let wait = if here {
+            self.hub.expect_answer(&id, &key)
+        } else {
+            // Cluster mode: the node that holds the device's socket (if any) forwards it.
+            let (done, wait) = oneshot::channel();
+            let offline = req.echo.error(ErrorCode::DeviceOffline).to_value();
+            let (api, sequence) = (self.clone(), key.clone());
+            tokio::spawn(async move {
+                let frames = (&frame, &keyed);
+                let answer = api.command_elsewhere(&id, &sequence, frames, offline).await;
+                // No answer in time: dropped, the app's wait ends in 504.
+                if let Some(answer) = answer {
+                    let _ = done.send(answer);
+                }
+            });
+            return Outcome::Forwarded(Box::new(Forwarded {
+                api: self.clone(),
+                wait,
+                key,
+                req,
+                params,
+                access,
+                except,
+            }));
+        };
         if !self.hub.send_to_device(&id, &frame, &keyed) {
             self.hub.cancel_answer(&id, &key);
             let answer = req.echo.error(ErrorCode::DeviceOffline);

@@ -15,6 +15,7 @@
 //! and applies the binding, subscription and presence rules itself. A connectionless
 //! request (`api::device_http`) is one call, [`DeviceApi::request`].
 
+mod cluster;
 mod forward;
 mod owners;
 mod presence;
@@ -23,10 +24,12 @@ mod session;
 mod writer;
 
 pub use owners::{KeyKind, Keys, Owners};
+pub use registry::Lifecycle;
 pub use session::Session;
 pub use writer::{Writer, Written};
 
 use crate::auth::Jwt;
+use crate::cluster::Bus;
 use crate::config::Config;
 use crate::history::Recorder;
 use crate::hub::Hub;
@@ -73,6 +76,8 @@ pub struct DeviceApi {
     writer_task: Mutex<Option<JoinHandle<()>>>,
     /// Failed apikeys per client address, updates per device.
     throttle: Arc<DeviceThrottle>,
+    /// The other nodes, in cluster mode.
+    bus: Option<Arc<Bus>>,
 }
 
 /// The result of a request that completed.
@@ -152,16 +157,20 @@ fn action_of(req: &Request) -> DeviceAction {
 
 impl DeviceApi {
     /// Starts the writer (handing it `recorder`) and the presence sweeper; marks every
-    /// device offline (nothing is connected to a server that is just starting). `jwt`
-    /// checks the tokens of the WebSocket's `subscribe`.
+    /// device offline (nothing is connected to a server that is just starting) — in
+    /// cluster mode (`bus`), only those this node held, and it joins the cluster
+    /// (`crate::cluster::start`). `jwt` checks the tokens of the WebSocket's `subscribe`.
     pub async fn start(
         store: Store,
         recorder: Recorder,
         jwt: Arc<Jwt>,
         config: &Config,
         metrics: Arc<Metrics>,
+        bus: Option<Arc<Bus>>,
     ) -> anyhow::Result<Arc<DeviceApi>> {
-        store.reset_presence(Millis::now()).await?;
+        if bus.is_none() {
+            store.reset_presence(Millis::now()).await?;
+        }
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             recorder,
@@ -192,9 +201,12 @@ impl DeviceApi {
             http_window: config.http_online_window,
             tasks: Mutex::default(),
             writer_task: Mutex::new(Some(writer_task)),
+            bus: bus.clone(),
         });
-        let sweeper = tokio::spawn(presence::sweep(Arc::downgrade(&api)));
-        api.tasks.lock().push(sweeper);
+        api.spawn(presence::sweep(Arc::downgrade(&api)));
+        if let Some(bus) = bus {
+            crate::cluster::start(&api, bus).await?;
+        }
         Ok(api)
     }
 
@@ -258,9 +270,17 @@ impl DeviceApi {
         if let Some(writer) = writer {
             let _ = AbortOnDropHandle::new(writer).await;
         }
-        if let Err(e) = self.store.reset_presence(Millis::now()).await {
-            tracing::error!(error = ?e, "marking devices offline at shutdown failed");
+        let Some(bus) = &self.bus else {
+            if let Err(e) = self.store.reset_presence(Millis::now()).await {
+                tracing::error!(error = ?e, "marking devices offline at shutdown failed");
+            }
+            return;
+        };
+        match self.store.nodes().leave(bus.node(), Millis::now()).await {
+            Ok(buried) => self.announce_offline(&buried),
+            Err(e) => tracing::error!(error = ?e, "leaving the cluster at shutdown failed"),
         }
+        bus.flush().await;
     }
 
     /// One request of a connectionless transport (HTTP) from `client`, answered once it

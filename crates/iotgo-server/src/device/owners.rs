@@ -90,6 +90,11 @@ impl Owners {
         }))
     }
 
+    /// The keys of `deviceid` if they are cached (a device with a socket here is).
+    pub fn cached(&self, deviceid: &str) -> Option<Arc<Keys>> {
+        self.map.read().get(deviceid).cloned()
+    }
+
     /// Records the keys of a new or claimed device, or its new keys.
     pub fn set(&self, deviceid: &str, owner: &str, device: &str) {
         let keys = Arc::new(Keys {

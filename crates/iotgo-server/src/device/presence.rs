@@ -36,6 +36,12 @@ impl Connecting {
         let wait = match &mut self.wait {
             Some(wait) => wait,
             None => {
+                // Cluster mode: a device online through another node moves here; its
+                // apps hear of no presence change.
+                if self.announce && api.bus.is_some() {
+                    let holder = api.store.nodes().holder(self.deviceid.as_str()).await;
+                    self.announce = !matches!(holder, Ok(Some(_)));
+                }
                 let write = StateWrite::Online {
                     deviceid: self.deviceid.as_str().to_owned(),
                     at: Millis::now(),
@@ -45,6 +51,7 @@ impl Connecting {
         };
         // A failed write is logged by the writer; the device holds its socket anyway.
         let _ = wait.await;
+        api.announce_bound(self.deviceid.as_str());
         if self.announce {
             api.sysmsg(self.deviceid.as_str(), &self.owner, true);
         }
@@ -113,17 +120,27 @@ impl DeviceApi {
             deviceid: deviceid.to_owned(),
             at: Millis::now(),
         };
-        self.writer.commit(write).await;
+        let applied = self.writer.commit(write).await;
+        // In cluster mode an offline write does not apply once the device is another
+        // node's: that node told its apps it is online.
+        if !applied && self.bus.is_some() {
+            return;
+        }
         if let Ok(Some(keys)) = self.owners.get(deviceid).await {
             self.sysmsg(deviceid, &keys.owner, false);
         }
     }
 
-    fn sysmsg(&self, deviceid: &str, owner: &str, online: bool) {
+    pub(super) fn sysmsg(&self, deviceid: &str, owner: &str, online: bool) {
         let msg = json!({"action": "sysmsg", "deviceid": deviceid, "apikey": owner,
             "params": {"online": online}});
-        self.hub
-            .push(deviceid, owner, &Utf8Bytes::from(msg.to_string()), None);
+        self.fan_out(
+            deviceid,
+            owner,
+            &Utf8Bytes::from(msg.to_string()),
+            None,
+            None,
+        );
     }
 
     /// A device leaves the HTTP-polling window (it got a socket, or it was deleted: no

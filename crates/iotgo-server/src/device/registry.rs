@@ -8,12 +8,68 @@
 //! the recent history points. A credential that dies must die everywhere at once: in the
 //! owner cache (the HTTP Device API and every new request on a socket) and on the open
 //! sockets that proved themselves with it (the hub cuts them). Each lifecycle event is
-//! one function here that changes the database (one transaction) and then updates every
-//! one of them; handlers (Web API, admin) call only these.
+//! one function here that changes the database (one transaction) and then applies the
+//! [`Lifecycle`] event to every one of them; handlers (Web API, admin) call only these.
+//! In cluster mode the event also goes to the other nodes, which apply it to their own
+//! caches and sockets.
 
 use super::DeviceApi;
 use crate::store::{ClaimError, Device, Redeemed, StoreResult, User};
 use iotgo_protocol::{ApiKey, DeviceId, DeviceType};
+use serde::{Deserialize, Serialize};
+
+/// What a lifecycle event changed (committed), for the caches and sockets of every node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// A device row was made (created, or a license claimed): its deviceid may have lived
+    /// before, so cached params go and the owner cache learns its keys.
+    Added {
+        /// The device.
+        deviceid: String,
+        /// Its owner's apikey.
+        owner: String,
+        /// Its device key.
+        device_key: String,
+    },
+    /// Devices were deleted.
+    Deleted {
+        /// The devices.
+        deviceids: Vec<String>,
+    },
+    /// A user was deleted, with their devices.
+    UserDeleted {
+        /// Their apikey.
+        owner: String,
+        /// Their devices.
+        deviceids: Vec<String>,
+    },
+    /// A user's apikey was replaced.
+    ApikeyRotated {
+        /// The old apikey.
+        old: String,
+        /// The new one.
+        new: String,
+        /// Their devices, each with its device key.
+        devices: Vec<(String, String)>,
+    },
+    /// A device's key was replaced.
+    DeviceKey {
+        /// The device.
+        deviceid: String,
+        /// Its owner's apikey.
+        owner: String,
+        /// The new device key.
+        device_key: String,
+    },
+    /// A user's tokens older than `version` were retired.
+    TokensRetired {
+        /// Their apikey.
+        owner: String,
+        /// The lowest token version still valid.
+        version: i64,
+    },
+}
 
 impl DeviceApi {
     /// Creates a DIY device of type `ty` for `owner`, with the next free serial.
@@ -25,7 +81,7 @@ impl DeviceApi {
         ty: DeviceType,
     ) -> StoreResult<Device> {
         let device = self.store.devices().create(owner, name, group, ty).await?;
-        self.added(&device);
+        self.lifecycle(added(&device)).await;
         Ok(device)
     }
 
@@ -43,7 +99,7 @@ impl DeviceApi {
             .devices()
             .claim(owner, id, factory_apikey, name, group)
             .await?;
-        self.added(&device);
+        self.lifecycle(added(&device)).await;
         Ok(device)
     }
 
@@ -52,7 +108,8 @@ impl DeviceApi {
     pub async fn delete_device(&self, owner: &str, deviceid: &str) -> StoreResult<Option<Device>> {
         let device = self.store.devices().delete(owner, deviceid).await?;
         if let Some(d) = &device {
-            self.gone(std::slice::from_ref(&d.deviceid)).await;
+            let deviceids = vec![d.deviceid.clone()];
+            self.lifecycle(Lifecycle::Deleted { deviceids }).await;
         }
         Ok(device)
     }
@@ -62,8 +119,9 @@ impl DeviceApi {
         let Some((user, deviceids)) = self.store.users().delete(apikey).await? else {
             return Ok(None);
         };
-        self.gone(&deviceids).await;
-        self.hub.forget_user(&user.apikey);
+        let owner = user.apikey.clone();
+        self.lifecycle(Lifecycle::UserDeleted { owner, deviceids })
+            .await;
         Ok(Some(user))
     }
 
@@ -80,12 +138,12 @@ impl DeviceApi {
         let Some(rotated) = self.store.users().rotate_apikey(old, new.as_str()).await? else {
             return Ok(None);
         };
-        let mut ids = Vec::with_capacity(rotated.devices.len());
-        for (id, key) in rotated.devices {
-            self.owners.set(&id, new.as_str(), &key);
-            ids.push(id);
-        }
-        self.hub.apikey_rotated(old, &ids);
+        self.lifecycle(Lifecycle::ApikeyRotated {
+            old: old.to_owned(),
+            new: new.as_str().to_owned(),
+            devices: rotated.devices,
+        })
+        .await;
         Ok(Some((new, rotated.token_version)))
     }
 
@@ -104,8 +162,12 @@ impl DeviceApi {
             .set_device_key(owner, deviceid, key.as_str())
             .await?;
         if let Some(d) = &device {
-            self.owners.set(&d.deviceid, &d.apikey, &d.device_key);
-            self.hub.device_key_changed(&d.deviceid);
+            self.lifecycle(Lifecycle::DeviceKey {
+                deviceid: d.deviceid.clone(),
+                owner: d.apikey.clone(),
+                device_key: d.device_key.clone(),
+            })
+            .await;
         }
         Ok(device)
     }
@@ -118,7 +180,7 @@ impl DeviceApi {
             .users()
             .set_password(owner, password_hash)
             .await?;
-        self.hub.retire_tokens(owner, version);
+        self.tokens_retired(owner, version).await;
         Ok(version)
     }
 
@@ -135,10 +197,11 @@ impl DeviceApi {
             .email_tokens()
             .reset_password(token_hash, password_hash)
             .await?;
-        Ok(reset.map(|(account, version)| {
-            self.hub.retire_tokens(&account.apikey, version);
-            account
-        }))
+        let Some((account, version)) = reset else {
+            return Ok(None);
+        };
+        self.tokens_retired(&account.apikey, version).await;
+        Ok(Some(account))
     }
 
     /// "Sign out everywhere": retires every token of the user `owner` (the sockets
@@ -147,17 +210,62 @@ impl DeviceApi {
     pub async fn retire_tokens(&self, owner: &str) -> StoreResult<Option<i64>> {
         let version = self.store.users().bump_token_version(owner).await?;
         if let Some(v) = version {
-            self.hub.retire_tokens(owner, v);
+            self.tokens_retired(owner, v).await;
         }
         Ok(version)
     }
 
-    /// A device row was made. Its deviceid may have lived before (a license claimed
-    /// again): the writer reads its params anew, and the owner cache learns its keys.
-    fn added(&self, device: &Device) {
-        self.owners
-            .set(&device.deviceid, &device.apikey, &device.device_key);
-        self.writer.forget(&device.deviceid);
+    async fn tokens_retired(&self, owner: &str, version: i64) {
+        let owner = owner.to_owned();
+        self.lifecycle(Lifecycle::TokensRetired { owner, version })
+            .await;
+    }
+
+    /// Applies a committed lifecycle event here, then tells the other nodes (cluster mode).
+    async fn lifecycle(&self, event: Lifecycle) {
+        self.apply(&event).await;
+        if let Some(bus) = &self.bus {
+            let payload = serde_json::to_vec(&event).expect("an event always serialises");
+            bus.publish(crate::cluster::LIFECYCLE.into(), None, payload.into());
+        }
+    }
+
+    /// Brings every cache and socket of this node in line with a committed lifecycle
+    /// event, made here or (cluster mode) on another node.
+    pub(crate) async fn apply(&self, event: &Lifecycle) {
+        match event {
+            Lifecycle::Added {
+                deviceid,
+                owner,
+                device_key,
+            } => {
+                self.owners.set(deviceid, owner, device_key);
+                self.writer.forget(deviceid);
+            }
+            Lifecycle::Deleted { deviceids } => self.gone(deviceids).await,
+            Lifecycle::UserDeleted { owner, deviceids } => {
+                self.gone(deviceids).await;
+                self.hub.forget_user(owner);
+            }
+            Lifecycle::ApikeyRotated { old, new, devices } => {
+                for (id, key) in devices {
+                    self.owners.set(id, new, key);
+                }
+                let ids: Vec<String> = devices.iter().map(|(id, _)| id.clone()).collect();
+                self.hub.apikey_rotated(old, &ids);
+            }
+            Lifecycle::DeviceKey {
+                deviceid,
+                owner,
+                device_key,
+            } => {
+                self.owners.set(deviceid, owner, device_key);
+                self.hub.device_key_changed(deviceid);
+            }
+            Lifecycle::TokensRetired { owner, version } => {
+                self.hub.retire_tokens(owner, *version);
+            }
+        }
     }
 
     /// Devices were deleted (committed): every cache lets go of them, and their socket
@@ -172,5 +280,14 @@ impl DeviceApi {
             self.forget_poller(id);
         }
         self.writer.deleted(deviceids).await;
+    }
+}
+
+/// The event of a device row made.
+fn added(device: &Device) -> Lifecycle {
+    Lifecycle::Added {
+        deviceid: device.deviceid.clone(),
+        owner: device.apikey.clone(),
+        device_key: device.device_key.clone(),
     }
 }

@@ -83,11 +83,8 @@ impl Committing {
             return Reply::plain(self.deviceid, self.echo.error(error));
         }
         let id = self.deviceid.as_str();
-        api.hub
-            .push(id, self.access.owner(), &self.frame, self.except);
-        if let Some(keyed) = &self.to_device {
-            api.hub.send_to_device(id, &self.frame, keyed);
-        }
+        let to_device = self.to_device.as_ref();
+        api.fan_out(id, self.access.owner(), &self.frame, self.except, to_device);
         Reply {
             answer: self.echo.ok().to_value(),
             deviceid: self.deviceid,

@@ -392,7 +392,9 @@ impl Committer {
         {
             Ok(applied) => {
                 self.recorder.committed(&applied.history);
-                let committed = updates - applied.refused.len();
+                let refused = applied.refused.iter();
+                let refused = refused.filter(|&&i| matches!(writes[i], StateWrite::Merge { .. }));
+                let committed = updates - refused.count();
                 metrics.updates_committed.increment(committed as u64);
                 metrics
                     .history_points

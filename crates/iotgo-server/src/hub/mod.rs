@@ -145,6 +145,26 @@ impl Hub {
         }
     }
 
+    /// Cluster mode: the device moved to another node. Its socket here is told to close,
+    /// and released now, so that its close does not mark the device offline.
+    pub fn release_device(&self, deviceid: &str) {
+        let mut inner = self.inner.lock();
+        if let Some(s) = inner.devices.remove(deviceid) {
+            self.devices.decrement(1);
+            s.peer.kill();
+        }
+    }
+
+    /// Cluster mode: this node lost its lease. Every device socket is told to close, and
+    /// released now (their devices were marked offline by the node that took the lease).
+    pub fn release_devices(&self) {
+        let mut inner = self.inner.lock();
+        self.devices.decrement(inner.devices.len() as f64);
+        for (_, s) in inner.devices.drain() {
+            s.peer.kill();
+        }
+    }
+
     /// Whether the device has a socket now.
     pub fn is_connected(&self, deviceid: &str) -> bool {
         self.inner.lock().devices.contains_key(deviceid)

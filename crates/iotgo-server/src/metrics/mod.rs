@@ -185,6 +185,21 @@ pub struct Metrics {
     pub mails_dropped: Counter,
     /// `iotgo_throttled_total`, by [`Throttled`].
     throttled: [Counter; Throttled::ALL.len()],
+    /// Cluster mode: messages published on NATS.
+    pub cluster_sent: Counter,
+    /// Cluster mode: messages received from NATS.
+    pub cluster_received: Counter,
+    /// Cluster mode: messages not published because NATS was away and the outgoing
+    /// queue full.
+    pub cluster_dropped: Counter,
+    /// Cluster mode: 1 while the NATS connection is up.
+    pub cluster_connected: Gauge,
+    /// Cluster mode: times the NATS connection was lost.
+    pub cluster_disconnects: Counter,
+    /// Cluster mode: dead nodes this node buried (their devices marked offline).
+    pub cluster_buried: Counter,
+    /// Cluster mode: times this node found its own lease taken (its devices were cut).
+    pub cluster_lease_lost: Counter,
     /// HTTP requests' handles by route template, resolved as requests come, per thread
     /// (no lock when counting).
     http: ThreadLocal<RefCell<HashMap<String, http::RouteHandles>>>,
@@ -243,6 +258,15 @@ impl Metrics {
                 mails_dropped: counter!("iotgo_mails_total", "result" => "dropped"),
                 throttled: Throttled::ALL
                     .map(|what| counter!("iotgo_throttled_total", "what" => what.label())),
+                cluster_sent: counter!("iotgo_cluster_messages_total", "direction" => "sent"),
+                cluster_received: counter!("iotgo_cluster_messages_total",
+                    "direction" => "received"),
+                cluster_dropped: counter!("iotgo_cluster_messages_total",
+                    "direction" => "dropped"),
+                cluster_connected: gauge!("iotgo_cluster_nats_connected"),
+                cluster_disconnects: counter!("iotgo_cluster_nats_disconnects_total"),
+                cluster_buried: counter!("iotgo_cluster_nodes_buried_total"),
+                cluster_lease_lost: counter!("iotgo_cluster_lease_lost_total"),
                 http: ThreadLocal::new(),
             })
         });
@@ -289,6 +313,26 @@ impl Metrics {
 
 /// The HELP and unit of every metric.
 fn describe() {
+    describe_counter!(
+        "iotgo_cluster_messages_total",
+        "Cluster mode: NATS messages sent, received, and dropped (NATS away, queue full)"
+    );
+    describe_gauge!(
+        "iotgo_cluster_nats_connected",
+        "Cluster mode: 1 while this node is connected to NATS"
+    );
+    describe_counter!(
+        "iotgo_cluster_nats_disconnects_total",
+        "Cluster mode: times the NATS connection was lost"
+    );
+    describe_counter!(
+        "iotgo_cluster_nodes_buried_total",
+        "Cluster mode: dead nodes (lease ended) whose devices this node marked offline"
+    );
+    describe_counter!(
+        "iotgo_cluster_lease_lost_total",
+        "Cluster mode: times this node found its lease taken and cut its devices' sockets"
+    );
     describe_counter!(
         "iotgo_mails_total",
         "Mails by result: sent, failed (logged), throttled (per account or address), \

@@ -15,6 +15,7 @@ mod history;
 mod leases;
 mod licenses;
 mod models;
+mod nodes;
 mod state;
 mod users;
 
@@ -30,6 +31,7 @@ pub use history::{HistoryLog, HistoryRow, RawPoint, cluster_log_rows, history_ro
 pub use leases::Leases;
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
+pub use nodes::{Buried, Nodes};
 pub use state::{Applied, DeviceState, StateCache, StateLimits, StateWrite};
 pub use users::{Rotated, Users};
 
@@ -37,6 +39,7 @@ use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database a [`Store`] talks to.
@@ -83,6 +86,9 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// This node's id in cluster mode (`Store::in_cluster`): presence writes then say
+    /// which node holds a device, and the device writer reads params under row locks.
+    node: Option<Arc<str>>,
 }
 
 impl Store {
@@ -102,6 +108,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 backend: Backend::Postgres,
+                node: None,
             }
         } else {
             anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
@@ -156,6 +163,7 @@ impl Store {
             read,
             write,
             backend: Backend::Sqlite,
+            node: None,
         })
     }
 
@@ -203,6 +211,23 @@ impl Store {
     /// The `leases` table: work claimed once per cluster (`leases.rs`).
     pub fn leases(&self) -> Leases<'_> {
         Leases { write: &self.write }
+    }
+
+    /// The `nodes` table, and the presence of the devices a node held (cluster mode).
+    pub fn nodes(&self) -> Nodes<'_> {
+        Nodes { write: &self.write }
+    }
+
+    /// This store as node `node` of a cluster (PostgreSQL only): a device's presence
+    /// records which node holds it, and a node's writes to it cannot clobber another's.
+    pub fn in_cluster(mut self, node: Arc<str>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// This node's id, in cluster mode.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// Which database this store talks to.

@@ -179,8 +179,9 @@ fn json_len(v: &(impl Serialize + ?Sized)) -> usize {
 pub struct Applied {
     /// The history points of its updates (for the recent points).
     pub history: Vec<HistoryRow>,
-    /// The indexes (in the batch's writes) of the updates refused by the
-    /// [`StateLimits`]: nothing of them was written.
+    /// The indexes (in the batch's writes, in order) of the updates refused by the
+    /// [`StateLimits`] — nothing of them was written — and, in cluster mode, of the
+    /// offline writes that did not apply because the device is another node's now.
     pub refused: Vec<usize>,
 }
 
@@ -238,18 +239,35 @@ const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
      last_connected_at = COALESCE(j.value ->> 'c', last_connected_at), \
      last_disconnected_at = COALESCE(j.value ->> 'x', last_disconnected_at) \
      FROM jsonb_each($1) AS j WHERE devices.deviceid = j.value ->> 'i' \
-     RETURNING devices.deviceid";
+     RETURNING devices.deviceid, devices.online";
 
+/// `$2` is this node in cluster mode (`NULL` on a single node): `online` sets the device's
+/// `node`, and an offline write applies only while the device is still this node's —
+/// a device that moved to another node stays online there.
 const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
      params = COALESCE(j.p, devices.params), \
      last_modified = COALESCE(j.m, devices.last_modified), \
      last_seen_at = COALESCE(j.s, devices.last_seen_at), \
-     online = COALESCE(j.o, devices.online), \
+     online = CASE WHEN j.o = 0 AND devices.node IS DISTINCT FROM $2 THEN devices.online \
+       ELSE COALESCE(j.o, devices.online) END, \
      last_connected_at = COALESCE(j.c, devices.last_connected_at), \
-     last_disconnected_at = COALESCE(j.x, devices.last_disconnected_at) \
+     last_disconnected_at = CASE WHEN j.o = 0 AND devices.node IS DISTINCT FROM $2 \
+       THEN devices.last_disconnected_at ELSE COALESCE(j.x, devices.last_disconnected_at) END, \
+     node = CASE WHEN j.o = 1 THEN $2 \
+       WHEN j.o = 0 AND devices.node IS NOT DISTINCT FROM $2 THEN NULL ELSE devices.node END \
      FROM json_to_recordset($1::json) \
      AS j(i text, p text, m bigint, s bigint, o bigint, c bigint, x bigint) \
-     WHERE devices.deviceid = j.i RETURNING devices.deviceid";
+     WHERE devices.deviceid = j.i RETURNING devices.deviceid, devices.online";
+
+/// Cluster mode: the params of a batch's devices, read under row locks (in deviceid
+/// order, so two nodes' batches never deadlock), since other nodes write them too.
+const LOCK_PARAMS: &str = "SELECT deviceid, params FROM devices \
+     WHERE deviceid IN (SELECT json_array_elements_text($1::json)) \
+     ORDER BY deviceid FOR UPDATE";
+
+/// On a single node: nothing is connected to a server that is starting or stopping.
+const RESET_PRESENCE: &str = "UPDATE devices SET online = 0, node = NULL, \
+     last_disconnected_at = $1 WHERE online <> 0";
 
 impl Store {
     /// Applies `writes` in order, in one transaction, merging updates into the params in
@@ -301,13 +319,24 @@ impl Store {
         log: HistoryLog<'_>,
         limits: StateLimits,
     ) -> StoreResult<Applied> {
-        // Devices not cached yet are read first. The writer is the only writer of params, so
-        // this read outside the batch's transaction is what the batch merges into.
-        for w in writes {
-            if let StateWrite::Merge { deviceid, .. } = w {
-                load_state(&self.write, cache, deviceid).await?;
+        // Cluster mode: other nodes write params too, so they are read afresh under row
+        // locks inside the batch's transaction. Otherwise the writer is the only writer of
+        // params, and devices not cached yet are read first, outside the transaction.
+        let mut tx = match self.node {
+            Some(_) => {
+                let mut tx = self.write.begin().await?;
+                lock_states(&mut tx, writes, cache).await?;
+                Some(tx)
             }
-        }
+            None => {
+                for w in writes {
+                    if let StateWrite::Merge { deviceid, .. } = w {
+                        load_state(&self.write, cache, deviceid).await?;
+                    }
+                }
+                None
+            }
+        };
         let mut rows: HashMap<&str, Pending> = HashMap::new();
         let mut history: Vec<HistoryRow> = Vec::new();
         let mut refused = Vec::new();
@@ -352,31 +381,37 @@ impl Store {
                 }
             }
         }
-        if history.is_empty() {
-            // One statement, atomic by itself: one round trip instead of three.
-            let existing = self.update_rows(&self.write, &rows, cache).await?;
-            forget_gone(&rows, &existing, cache);
-            return Ok(Applied { history, refused });
-        }
-        let mut tx = self.write.begin().await?;
-        let existing = self.update_rows(&mut *tx, &rows, cache).await?;
-        forget_gone(&rows, &existing, cache);
+        let mut tx = match tx.take() {
+            Some(tx) => tx,
+            None if history.is_empty() => {
+                // One statement, atomic by itself: one round trip instead of three.
+                let updated = self.update_rows(&self.write, &rows, cache).await?;
+                forget_gone(&rows, &updated, cache);
+                superseded(writes, &rows, &updated, &mut refused);
+                return Ok(Applied { history, refused });
+            }
+            None => self.write.begin().await?,
+        };
+        let updated = self.update_rows(&mut *tx, &rows, cache).await?;
+        forget_gone(&rows, &updated, cache);
         // No history for a device deleted since it was cached.
-        history.retain(|r| existing.contains(r.deviceid.as_str()));
+        history.retain(|r| updated.contains_key(r.deviceid.as_str()));
         history::log(&mut tx, self.backend, log, &history).await?;
         tx.commit().await?;
+        superseded(writes, &rows, &updated, &mut refused);
         Ok(Applied { history, refused })
     }
 
-    /// Writes every row change of a batch in one statement; the deviceids that exist.
+    /// Writes every row change of a batch in one statement; the deviceids that exist, each
+    /// with its `online` as written.
     async fn update_rows<'e>(
         &self,
         exec: impl Executor<'e, Database = Any>,
         rows: &HashMap<&str, Pending>,
         cache: &StateCache,
-    ) -> StoreResult<HashSet<String>> {
+    ) -> StoreResult<HashMap<String, i64>> {
         if rows.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(HashMap::new());
         }
         let changes: Vec<RowChange> = rows
             .iter()
@@ -405,17 +440,75 @@ impl Store {
             Backend::Sqlite => UPDATE_ROWS_SQLITE,
             Backend::Postgres => UPDATE_ROWS_POSTGRES,
         };
-        let ids: Vec<String> = sqlx::query_scalar(sql).bind(json).fetch_all(exec).await?;
+        let query = sqlx::query_as(sql).bind(json);
+        let query = match self.backend {
+            Backend::Sqlite => query,
+            Backend::Postgres => query.bind(self.node.as_deref()),
+        };
+        let ids: Vec<(String, i64)> = query.fetch_all(exec).await?;
         Ok(ids.into_iter().collect())
     }
 
-    /// At start-up nothing is connected yet: marks every device that was online offline.
+    /// A single node starting or stopping: nothing is connected to it, so every device
+    /// that was online goes offline. (A node of a cluster marks only its own devices, in
+    /// [`Nodes::join`](super::Nodes::join) and [`Nodes::bury`](super::Nodes::bury).)
     pub async fn reset_presence(&self, at: Millis) -> StoreResult<()> {
-        sqlx::query("UPDATE devices SET online = 0, last_disconnected_at = $1 WHERE online <> 0")
+        sqlx::query(RESET_PRESENCE)
             .bind(at.0)
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+}
+
+/// Cluster mode: reads the params of the batch's updated devices into `cache` under row
+/// locks held until `tx` ends; a device that does not exist leaves it.
+async fn lock_states(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    writes: &[StateWrite],
+    cache: &mut StateCache,
+) -> StoreResult<()> {
+    let ids: HashSet<&str> = writes
+        .iter()
+        .filter(|w| matches!(w, StateWrite::Merge { .. }))
+        .map(StateWrite::deviceid)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(&ids).expect("a set of strings always serialises");
+    let rows: Vec<(String, String)> = sqlx::query_as(LOCK_PARAMS)
+        .bind(json)
+        .fetch_all(&mut **tx)
+        .await?;
+    for id in &ids {
+        cache.remove(*id);
+    }
+    for (id, text) in rows {
+        cache.insert(id, DeviceState::new(parse_params(&text)));
+    }
+    Ok(())
+}
+
+/// Adds to `refused` (kept sorted) the offline writes that did not apply: in cluster mode,
+/// the device is another node's now (it moved while its old connection here closed).
+fn superseded(
+    writes: &[StateWrite],
+    rows: &HashMap<&str, Pending>,
+    updated: &HashMap<String, i64>,
+    refused: &mut Vec<usize>,
+) {
+    let before = refused.len();
+    for (i, w) in writes.iter().enumerate() {
+        if let StateWrite::Offline { deviceid, .. } = w
+            && rows.get(deviceid.as_str()).and_then(|r| r.online) == Some(false)
+            && updated.get(deviceid).is_some_and(|&online| online != 0)
+        {
+            refused.push(i);
+        }
+    }
+    if refused.len() > before {
+        refused.sort_unstable();
     }
 }
 
@@ -436,9 +529,13 @@ async fn load_state(pool: &AnyPool, cache: &mut StateCache, deviceid: &str) -> S
 }
 
 /// A device deleted since it was cached is forgotten.
-fn forget_gone(rows: &HashMap<&str, Pending>, existing: &HashSet<String>, cache: &mut StateCache) {
+fn forget_gone(
+    rows: &HashMap<&str, Pending>,
+    existing: &HashMap<String, i64>,
+    cache: &mut StateCache,
+) {
     for id in rows.keys() {
-        if !existing.contains(*id) {
+        if !existing.contains_key(*id) {
             cache.remove(*id);
         }
     }

@@ -133,11 +133,8 @@ async fn sigterm_answers_commits_and_closes_everything_then_exits_0() {
         // Only the shutdown ends the commands below.
         ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "60000"),
     ];
-    let Binary {
-        child: mut server,
-        base,
-        log,
-    } = start_binary(&config.data_dir, db.as_deref(), &env).await;
+    let mut server = start_binary(&config.data_dir, db.as_deref(), &env).await;
+    let base = server.base.clone();
 
     // Arrange: devices updating flat out over both transports.
     let mut clients = Vec::new();
@@ -194,7 +191,7 @@ async fn sigterm_answers_commits_and_closes_everything_then_exits_0() {
     // Act: SIGTERM while they run.
     let at = Millis::now();
     let t0 = Instant::now();
-    let (status, log) = terminate(&mut server, &log, Duration::from_secs(15)).await;
+    let (status, log) = terminate(&mut server, Duration::from_secs(15)).await;
     let took = t0.elapsed();
 
     // Assert: exit 0 within the timeout, with nothing cut.
@@ -256,11 +253,8 @@ async fn a_stuck_client_cannot_hold_the_exit_past_the_timeout() {
     let config = app.state.config.clone();
     let db = config.database_url.as_ref().map(|s| s.expose().to_owned());
     let env = [("IOTGO_SHUTDOWN_TIMEOUT", "1s")];
-    let Binary {
-        child: mut server,
-        base,
-        log,
-    } = start_binary(&config.data_dir, db.as_deref(), &env).await;
+    let mut server = start_binary(&config.data_dir, db.as_deref(), &env).await;
+    let base = server.base.clone();
     let addr = base.trim_start_matches("http://").to_owned();
     // A request whose body never comes: hyper waits for it to answer.
     let mut stuck = TcpStream::connect(&addr).await.unwrap();
@@ -278,7 +272,7 @@ async fn a_stuck_client_cannot_hold_the_exit_past_the_timeout() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let t0 = Instant::now();
-    let (status, log) = terminate(&mut server, &log, Duration::from_secs(10)).await;
+    let (status, log) = terminate(&mut server, Duration::from_secs(10)).await;
     let took = t0.elapsed();
 
     assert!(status.success(), "{status:?}\n{log}");

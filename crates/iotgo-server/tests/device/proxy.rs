@@ -47,6 +47,7 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
         child: _server,
         base,
         log,
+        ..
     } = start_binary(&config.data_dir, db.as_deref(), &env).await;
     let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
     // The left entry was written by the client, the right one by the proxy.

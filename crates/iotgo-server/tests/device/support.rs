@@ -98,23 +98,29 @@ pub(crate) async fn web_device_until(
 }
 
 /// Sends SIGTERM to `server` and waits up to `within` for its exit; returns its status
-/// and its whole log.
+/// and its whole log, read to the end of its output (the exit comes before the reader
+/// has the last lines).
 pub(crate) async fn terminate(
-    server: &mut Child,
-    log: &Mutex<Vec<String>>,
+    server: &mut Binary,
     within: Duration,
 ) -> (std::process::ExitStatus, String) {
-    let pid = server.id().expect("running").to_string();
+    let pid = server.child.id().expect("running").to_string();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(kill.success());
-    let status = tokio::time::timeout(within, server.wait())
+    let status = tokio::time::timeout(within, server.child.wait())
         .await
         .expect("exits")
         .unwrap();
-    (status, log.lock().unwrap().join("\n"))
+    if let Some(reader) = server.reader.take() {
+        tokio::time::timeout(WAIT, reader)
+            .await
+            .expect("the output ends with the process")
+            .unwrap();
+    }
+    (status, server.log.lock().unwrap().join("\n"))
 }
 
 /// The stored `n` of device `id` (0 when it has none), by a Device API `query` over HTTP.
@@ -140,6 +146,8 @@ pub(crate) struct Binary {
     pub base: String,
     /// Its log lines so far (kept reading, so the server never blocks on a full pipe).
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The task that reads the log until the process's output ends.
+    pub reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts `iotgo serve` on the test's data directory and database, with more `env`.
@@ -148,7 +156,26 @@ pub(crate) async fn start_binary(
     database_url: Option<&str>,
     env: &[(&str, &str)],
 ) -> Binary {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iotgo"));
+    start_binary_under(&[], data_dir, database_url, env).await
+}
+
+/// [`start_binary`] under `wrapper` (e.g. `ip netns exec NS`), which must exec the server
+/// (the process is the server's).
+pub(crate) async fn start_binary_under(
+    wrapper: &[&str],
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> Binary {
+    let bin = env!("CARGO_BIN_EXE_iotgo");
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("serve")
         .env("IOTGO_LISTEN", "127.0.0.1:0")
         .env("IOTGO_DATA_DIR", data_dir)
@@ -188,7 +215,7 @@ pub(crate) async fn start_binary(
         .expect("the server starts")
         .expect("the server logs its address");
     let keep = log.clone();
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             keep.lock().unwrap().push(line);
         }
@@ -197,6 +224,7 @@ pub(crate) async fn start_binary(
         child,
         base: format!("http://{addr}"),
         log,
+        reader: Some(reader),
     }
 }
 

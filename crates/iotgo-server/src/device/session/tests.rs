@@ -21,7 +21,7 @@ async fn api_with_device() -> (tempfile::TempDir, Arc<DeviceApi>, String) {
     let recorder = Recorder::load(store.clone(), true)
         .await
         .expect("a recorder");
-    let api = DeviceApi::start(store, recorder, jwt, &Config::default(), metrics)
+    let api = DeviceApi::start(store, recorder, jwt, &Config::default(), metrics, None)
         .await
         .expect("the Device API");
     (dir, api, ids.remove(0))
