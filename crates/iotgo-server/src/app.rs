@@ -82,12 +82,13 @@ impl App {
         let jwt_secret = match (&node, &config.jwt_secret) {
             // A token signed by one node is good on every node: the key is the cluster's.
             (Some(_), None) => {
-                let make = || secrets::random_token(64);
-                Secret::new(store.nodes().shared_secret("jwt", make).await?)
+                let made = secrets::random_token(64);
+                Secret::new(store.nodes().share("jwt", &made).await?)
             }
             _ => secrets::jwt_secret(config.jwt_secret.as_ref(), &config.data_dir)?,
         };
-        let (admins, generated_admin) = Admins::resolve(&config).await?;
+        let shared = node.is_some().then_some(&store);
+        let (admins, generated_admin) = Admins::resolve(&config, shared).await?;
         let access = match config.metrics {
             MetricsMode::Off => Access::Off,
             MetricsMode::Open => Access::Open,

@@ -13,9 +13,10 @@ CREATE TABLE nodes (
 ALTER TABLE devices ADD COLUMN node TEXT;
 CREATE INDEX devices_node ON devices (node) WHERE node IS NOT NULL;
 
--- Secrets every node must share, made by the first node that needs one (the JWT signing
--- key, unless `jwt_secret` is configured): a token signed by one node is good on all.
-CREATE TABLE cluster_secrets (
+-- Values every node must share: secrets made by the first node that needs one (the JWT
+-- signing key unless `jwt_secret` is configured, so a token signed by one node is good on
+-- all; the generated admin unless admins are configured) and the admin token version.
+CREATE TABLE cluster_shared (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );

@@ -13,9 +13,9 @@ CREATE TABLE nodes (
 ALTER TABLE devices ADD COLUMN node TEXT;
 CREATE INDEX devices_node ON devices (node) WHERE node IS NOT NULL;
 
--- Secrets every node must share (cluster mode only, which needs PostgreSQL; kept here so
+-- Values every node must share (cluster mode only, which needs PostgreSQL; kept here so
 -- both schemas stay the same).
-CREATE TABLE cluster_secrets (
+CREATE TABLE cluster_shared (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );

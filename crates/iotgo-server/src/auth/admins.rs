@@ -1,10 +1,12 @@
 //! Admin accounts: from the config file (hashes), the environment (one plain password,
-//! hashed at start-up), or, when none is configured, one generated at first start.
+//! hashed at start-up), or, when none is configured, one generated at first start — kept
+//! in the data directory, or on a cluster in the database, made by the first node.
 
 use super::admin_tokens::AdminTokens;
 use super::password::{PasswordError, Passwords, hash_password};
 use crate::config::{AdminEntry, Config, Secret};
 use crate::secrets;
+use crate::store::Store;
 use anyhow::Context;
 
 const GENERATED_FILE: &str = "admin.toml";
@@ -25,7 +27,12 @@ pub struct GeneratedAdmin {
 
 impl Admins {
     /// The configured admins, or the generated one (made now if it does not exist yet).
-    pub async fn resolve(config: &Config) -> anyhow::Result<(Admins, Option<GeneratedAdmin>)> {
+    /// On a cluster (`shared`: the cluster's database) the generated admin and the admin
+    /// token version are the cluster's, not the node's.
+    pub async fn resolve(
+        config: &Config,
+        shared: Option<&Store>,
+    ) -> anyhow::Result<(Admins, Option<GeneratedAdmin>)> {
         let mut list = config.admins.clone();
         if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
             let hash = hash_password(password.expose().to_owned()).await?;
@@ -36,32 +43,21 @@ impl Admins {
         }
         let mut generated = None;
         if list.is_empty() {
-            let path = config.data_dir.join(GENERATED_FILE);
-            if path.exists() {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let entry: AdminEntry = toml::from_str(&text)
-                    .with_context(|| format!("cannot parse {}", path.display()))?;
-                list.push(entry);
-            } else {
-                let password = secrets::random_token(12);
-                let hash = hash_password(password.clone()).await?;
-                let entry = AdminEntry {
-                    email: GENERATED_EMAIL.into(),
-                    password_hash: Secret::new(hash),
-                };
-                secrets::write_private(&path, &toml::to_string(&entry)?)?;
-                generated = Some(GeneratedAdmin {
-                    email: GENERATED_EMAIL.into(),
-                    password: Secret::new(password),
-                });
-                list.push(entry);
-            }
+            let (entry, made) = match shared {
+                Some(store) => generated_in(store).await?,
+                None => generated_in_file(&config.data_dir.join(GENERATED_FILE)).await?,
+            };
+            list.push(entry);
+            generated = made;
         }
         for entry in &mut list {
             entry.email = entry.email.trim().to_lowercase();
         }
-        Ok((Admins(list, AdminTokens::new(&config.data_dir)), generated))
+        let tokens = match shared {
+            Some(store) => AdminTokens::in_cluster(store.clone()),
+            None => AdminTokens::new(&config.data_dir),
+        };
+        Ok((Admins(list, tokens), generated))
     }
 
     /// The version admin tokens must carry (revoking them bumps it).
@@ -91,4 +87,55 @@ impl Admins {
         let hash = admin.map(|a| a.password_hash.expose());
         passwords.verify(password, hash).await
     }
+}
+
+/// A new admin with a random password: its entry, and its password to show once.
+async fn generate() -> anyhow::Result<(AdminEntry, GeneratedAdmin)> {
+    let password = secrets::random_token(12);
+    let hash = hash_password(password.clone()).await?;
+    let entry = AdminEntry {
+        email: GENERATED_EMAIL.into(),
+        password_hash: Secret::new(hash),
+    };
+    let made = GeneratedAdmin {
+        email: GENERATED_EMAIL.into(),
+        password: Secret::new(password),
+    };
+    Ok((entry, made))
+}
+
+/// The generated admin kept in `path`, made now when there is none.
+async fn generated_in_file(
+    path: &std::path::Path,
+) -> anyhow::Result<(AdminEntry, Option<GeneratedAdmin>)> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let entry =
+            toml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+        return Ok((entry, None));
+    }
+    let (entry, made) = generate().await?;
+    secrets::write_private(path, &toml::to_string(&entry)?)?;
+    Ok((entry, Some(made)))
+}
+
+/// The cluster's generated admin, made now by this node when no node made it yet (only
+/// the node that made it shows its password).
+async fn generated_in(store: &Store) -> anyhow::Result<(AdminEntry, Option<GeneratedAdmin>)> {
+    let nodes = store.nodes();
+    let text = match nodes.shared("admin").await? {
+        Some(text) => text,
+        None => {
+            let (entry, made) = generate().await?;
+            let ours = toml::to_string(&entry)?;
+            let text = nodes.share("admin", &ours).await?;
+            if text == ours {
+                return Ok((entry, Some(made)));
+            }
+            text
+        }
+    };
+    let entry = toml::from_str(&text).context("cannot parse the cluster's admin")?;
+    Ok((entry, None))
 }

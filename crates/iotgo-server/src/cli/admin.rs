@@ -4,6 +4,7 @@
 
 use super::ConfigArgs;
 use crate::auth::AdminTokens;
+use crate::store::Store;
 use clap::Subcommand;
 
 /// The `admin` group's help.
@@ -27,7 +28,12 @@ pub(super) async fn run(command: AdminCommand, args: &ConfigArgs) -> anyhow::Res
     let config = args.load()?;
     match command {
         AdminCommand::RevokeTokens => {
-            let version = AdminTokens::new(&config.data_dir).revoke().await?;
+            // On a cluster the version is the cluster's, in its database.
+            let tokens = match &config.nats_url {
+                Some(_) => AdminTokens::in_cluster(Store::connect(&config.database_url()).await?),
+                None => AdminTokens::new(&config.data_dir),
+            };
+            let version = tokens.revoke().await?;
             println!("admin tokens revoked (admin token version {version})");
             Ok(())
         }

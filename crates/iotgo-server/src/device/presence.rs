@@ -39,8 +39,7 @@ impl Connecting {
                 // Cluster mode: a device online through another node moves here; its
                 // apps hear of no presence change.
                 if self.announce && api.bus.is_some() {
-                    let holder = api.store.nodes().holder(self.deviceid.as_str()).await;
-                    self.announce = !matches!(holder, Ok(Some(_)));
+                    self.announce = api.held_nowhere(self.deviceid.as_str()).await;
                 }
                 let write = StateWrite::Online {
                     deviceid: self.deviceid.as_str().to_owned(),
@@ -81,6 +80,12 @@ impl DeviceApi {
         }))
     }
 
+    /// Cluster mode: whether no node holds `deviceid` (it is offline), so that its coming
+    /// online here is news to its apps.
+    async fn held_nowhere(&self, deviceid: &str) -> bool {
+        !matches!(self.store.nodes().holder(deviceid).await, Ok(Some(_)))
+    }
+
     /// A device's socket closed: offline, unless a newer socket took the device over.
     pub(super) async fn device_disconnected(&self, deviceid: &str, peer_id: u64) {
         if !self.hub.unbind_device(deviceid, peer_id) {
@@ -106,12 +111,16 @@ impl DeviceApi {
         };
         if first {
             self.metrics.devices_http.increment(1);
+            // Cluster mode: polling through another node too, it is online already.
+            let announce = self.bus.is_none() || self.held_nowhere(deviceid).await;
             let write = StateWrite::Online {
                 deviceid: deviceid.to_owned(),
                 at: Millis::now(),
             };
             self.writer.commit(write).await;
-            self.sysmsg(deviceid, owner, true);
+            if announce {
+                self.sysmsg(deviceid, owner, true);
+            }
         }
     }
 

@@ -107,27 +107,41 @@ impl Nodes<'_> {
         Ok(buried)
     }
 
-    /// The cluster's secret `name`, made from `make` by the first node that asks (two
+    /// The cluster's shared value `name`, if it was made.
+    pub async fn shared(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM cluster_shared WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.write)
+                .await?,
+        )
+    }
+
+    /// The cluster's shared value `name`, made `value` by the first node that asks (two
     /// nodes asking at once get the same one).
-    pub async fn shared_secret(
-        &self,
-        name: &str,
-        make: impl FnOnce() -> String,
-    ) -> StoreResult<String> {
+    pub async fn share(&self, name: &str, value: &str) -> StoreResult<String> {
         sqlx::query(
-            "INSERT INTO cluster_secrets (name, value) VALUES ($1, $2) \
+            "INSERT INTO cluster_shared (name, value) VALUES ($1, $2) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(make())
+        .bind(value)
         .execute(self.write)
         .await?;
-        Ok(
-            sqlx::query_scalar("SELECT value FROM cluster_secrets WHERE name = $1")
-                .bind(name)
-                .fetch_one(self.write)
-                .await?,
+        Ok(self.shared(name).await?.unwrap_or_else(|| value.to_owned()))
+    }
+
+    /// Adds one to the shared counter `name` (0 until first bumped); its new value.
+    pub async fn bump(&self, name: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO cluster_shared (name, value) VALUES ($1, '1') \
+             ON CONFLICT (name) DO UPDATE \
+             SET value = CAST(CAST(cluster_shared.value AS BIGINT) + 1 AS TEXT) \
+             RETURNING CAST(value AS BIGINT)",
         )
+        .bind(name)
+        .fetch_one(self.write)
+        .await?)
     }
 
     /// The node that holds `deviceid` while it is online.

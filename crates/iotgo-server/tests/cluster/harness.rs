@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 
 /// How long a node's lease lasts in these tests.
 pub(crate) const LEASE: &str = "3s";
+/// How long a device polling over HTTP stays online after a request, in these tests.
+pub(crate) const HTTP_WINDOW: &str = "2s";
 
 /// A NATS server of the test's own.
 pub(crate) struct Nats {
@@ -82,6 +84,8 @@ pub(crate) struct Cluster {
     db: String,
     /// Forwarders for nodes in a namespace of their own.
     forwarders: Vec<tokio::task::JoinHandle<()>>,
+    /// Nodes start with no admin configured (the cluster generates one).
+    pub generated_admin: bool,
 }
 
 impl Drop for Cluster {
@@ -120,6 +124,7 @@ impl Cluster {
                 dirs: Vec::new(),
                 db,
                 forwarders: Vec::new(),
+                generated_admin: false,
             })
         } else {
             eprintln!("cluster tests need PostgreSQL: IOTGO_TEST_DATABASE_URL is not set");
@@ -152,12 +157,16 @@ impl Cluster {
 
     async fn launch(&self, i: usize, dir: &std::path::Path) -> Binary {
         let id = format!("n{i}");
-        let env = [
+        let mut env = vec![
             ("IOTGO_NATS_URL", self.nats.url.as_str()),
             ("IOTGO_NODE_ID", id.as_str()),
             ("IOTGO_CLUSTER_LEASE", LEASE),
             ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "1500"),
+            ("IOTGO_HTTP_ONLINE_WINDOW", HTTP_WINDOW),
         ];
+        if self.generated_admin {
+            env.extend([("IOTGO_ADMIN_EMAIL", ""), ("IOTGO_ADMIN_PASSWORD", "")]);
+        }
         start_binary(dir, Some(&self.db), &env).await
     }
 

@@ -381,3 +381,145 @@ async fn cluster_mode_is_refused_on_sqlite() {
         "{err}"
     );
 }
+
+/// Logs in as admin at node `base`: the status and the token.
+async fn admin_login(base: &str, email: &str, password: &str) -> (u16, Option<String>) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (status, body["jwt"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_generated_admin_and_its_revocation_are_the_clusters() {
+    let Some(mut c) = Cluster::new().await else {
+        return;
+    };
+    c.generated_admin = true;
+    c.start(2).await;
+    // The first node made the admin and showed its password once; the second did not.
+    let shown: Vec<String> = (0..2)
+        .map(|i| c.nodes[i].log.lock().unwrap().join("\n"))
+        .collect();
+    let password = |log: &str| {
+        log.lines()
+            .find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
+    };
+    let made: Vec<Option<String>> = shown.iter().map(|l| password(l)).collect();
+    assert_eq!(made.iter().filter(|p| p.is_some()).count(), 1, "{made:?}");
+    let pw = made.into_iter().flatten().next().unwrap();
+    let email = "admin@iotgo.local";
+    // One admin, good on both nodes; a token from one is good on the other.
+    let (status, t0) = admin_login(c.base(0), email, &pw).await;
+    assert_eq!(status, 200);
+    let (status, t1) = admin_login(c.base(1), email, &pw).await;
+    assert_eq!(status, 200);
+    let (t0, t1) = (t0.unwrap(), t1.unwrap());
+    let users = |i: usize| format!("{}/api/admin/users", c.base(i));
+    assert_eq!(get(&users(1), Some(&t0)).await.0, 200);
+    // Revoked on n0: dead on n1 too.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/admin/logout-all", c.base(0)))
+        .bearer_auth(&t0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(get(&users(1), Some(&t1)).await.0, 401);
+    assert_eq!(get(&users(0), Some(&t1)).await.0, 401);
+}
+
+/// A Device API request over HTTP to `base`.
+async fn http(base: &str, body: &Value) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/http"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_device_polling_through_several_nodes_comes_online_and_goes_offline_once() {
+    let Some(mut c) = Cluster::new().await else {
+        return;
+    };
+    let me = owner(&c.setup, "a@example.com").await;
+    let k = me.apikey.clone();
+    let sw = device(&c.setup, &me, "01").await;
+    c.start(3).await;
+    let mut app = Ws::connect_to(c.base(2)).await;
+    assert_eq!(app.call(query(&sw, &k, true)).await["error"], 0);
+    let sysmsg = |on: bool| json!({"action": "sysmsg", "deviceid": sw, "apikey": k, "params": {"online": on}});
+
+    // Polls through n0, then n1 (a load balancer's round robin): online once.
+    assert_eq!(http(c.base(0), &query(&sw, &k, false)).await["error"], 0);
+    assert_eq!(app.recv().await, sysmsg(true));
+    assert_eq!(http(c.base(1), &query(&sw, &k, false)).await["error"], 0);
+    app.silent().await;
+    // It stops polling: both windows (2 s) pass; offline once.
+    let off = app.next(Duration::from_secs(6)).await;
+    assert_eq!(off, Some(sysmsg(false)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.silent().await;
+}
+
+#[tokio::test]
+async fn a_license_claimed_again_takes_effect_on_every_node() {
+    let Some(mut c) = Cluster::new().await else {
+        return;
+    };
+    let first = owner(&c.setup, "a@example.com").await;
+    let second = owner(&c.setup, "b@example.com").await;
+    let (indie, fkey) = license(&c.setup, "01").await;
+    claim(&c.setup, &first, &indie, &fkey).await;
+    c.start(3).await;
+    let q = |key: &str| query(&indie, key, true);
+    // Every node knows the first owner (each caches the device's keys).
+    for i in 0..3 {
+        assert_eq!(
+            http(c.base(i), &q(&first.apikey)).await["error"],
+            0,
+            "node {i}"
+        );
+    }
+    // Deleted on n0, claimed by the second user on n1.
+    let t1 = login(c.base(0), "a@example.com").await;
+    let res = reqwest::Client::new()
+        .delete(format!("{}/api/user/device/{indie}", c.base(0)))
+        .bearer_auth(&t1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let t2 = login(c.base(1), "b@example.com").await;
+    let body = json!({"name": "mine", "deviceid": indie, "apikey": fkey});
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/user/device/add", c.base(1)))
+        .bearer_auth(&t2)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let claimed: Value = res.json().await.unwrap();
+    assert_eq!(claimed["deviceid"], indie, "{claimed}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..3 {
+        assert_eq!(
+            http(c.base(i), &q(&first.apikey)).await["error"],
+            403,
+            "node {i}"
+        );
+        assert_eq!(
+            http(c.base(i), &q(&second.apikey)).await["error"],
+            0,
+            "node {i}"
+        );
+    }
+}

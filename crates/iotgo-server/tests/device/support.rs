@@ -160,7 +160,7 @@ pub(crate) async fn start_binary(
 }
 
 /// [`start_binary`] under `wrapper` (e.g. `ip netns exec NS`), which must exec the server
-/// (the process is the server's).
+/// (the process is the server's). A variable of `env` with an empty value is removed.
 pub(crate) async fn start_binary_under(
     wrapper: &[&str],
     data_dir: &std::path::Path,
@@ -186,15 +186,27 @@ pub(crate) async fn start_binary_under(
         // As the test harness: the throttles off (these tests send flat out); a test of a
         // throttle turns them on in `env`.
         .env("IOTGO_RATE_LIMITS", "off")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied().filter(|(_, v)| !v.is_empty()))
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     if let Some(url) = database_url {
         cmd.env("IOTGO_DATABASE_URL", url);
     }
+    for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {
+        cmd.env_remove(k);
+    }
     let mut child = cmd.spawn().expect("start iotgo");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let log = Arc::new(Mutex::new(Vec::new()));
+    // What it prints on stderr (the generated admin's password) goes into the log too.
+    let mut errors = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let keep = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            keep.lock().unwrap().push(line);
+        }
+    });
     let find = async {
         while let Ok(Some(line)) = lines.next_line().await {
             let addr = line.split("listening on http://").nth(1).map(|rest| {
