@@ -9,7 +9,8 @@
 //! BATCHES defaults to 400 per type and round; DATABASE_URL to fresh SQLite files in a temp
 //! directory. A PostgreSQL URL must name an empty database. The environment variable
 //! `FOLD_POINTS` sets the recent points at which a fold runs (default: the server's);
-//! `HISTORY=off` records no history (the baseline of what history costs).
+//! `HISTORY=off` records no history (the baseline of what history costs); `NODE=<id>`
+//! records as that cluster node (a log row per device per batch, tagged with the node).
 //!
 //! Only the store's share of an update is measured (no sockets, no fan-out), so the
 //! figures say where the history's cost sits, not the server's update rate.
@@ -37,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let store = Store::connect(&url.unwrap_or_else(|| Store::sqlite_url(&dir))).await?;
     let history = std::env::var("HISTORY").as_deref() != Ok("off");
-    let mut recorder = Recorder::load(store.clone(), history).await?;
+    let node = std::env::var("NODE").ok().map(std::sync::Arc::from);
+    let mut recorder = Recorder::load_as(store.clone(), history, node).await?;
     let apikey = "00000000-0000-4000-8000-000000000001";
     store
         .users()
@@ -75,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 // As the device writer: the batch, its points into memory, and a fold
                 // once enough points are held.
                 let applied = store
-                    .apply_state(&writes, &mut cache, history, StateLimits::NONE)
+                    .apply_state_to(&writes, &mut cache, recorder.log(), StateLimits::NONE)
                     .await?;
                 recorder.committed(&applied.history);
                 recorder.fold(fold).await?;

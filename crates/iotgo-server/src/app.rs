@@ -75,7 +75,7 @@ impl App {
                 Some(node)
             }
         };
-        let recorder = Recorder::load(store.clone(), config.history_enabled)
+        let recorder = Recorder::load_as(store.clone(), config.history_enabled, node.clone())
             .await
             .context("cannot read the history log")?;
         let history = recorder.reader();
@@ -167,6 +167,8 @@ impl App {
             self.state.store.clone(),
             self.state.devices.writer().clone(),
             self.state.config.history_retention_days,
+            // The holder of the retention lease: this node.
+            self.state.store.node().map(Arc::from),
         ));
         let mut server = pin!(http.serve(
             drain.listener(listener),

@@ -49,6 +49,11 @@ async fn keep(api: &DeviceApi, bus: &Bus) -> anyhow::Result<()> {
              closing its devices' sockets, joining again"
         );
         api.lease_lost();
+        // A survivor may have folded this node's history log: a fold now finds out and
+        // reads back what is left (docs/history.md, "On a cluster").
+        if let Err(e) = api.writer().fold_history(1).await {
+            tracing::warn!(error = ?e, "history fold after the lease was lost failed");
+        }
         join(api, bus).await?;
     }
     for node in nodes.expired().await? {
@@ -61,6 +66,13 @@ async fn keep(api: &DeviceApi, bus: &Bus) -> anyhow::Result<()> {
             "a node's lease ended: its devices are marked offline"
         );
         api.node_buried(&node, &buried).await;
+        // What it recorded and did not fold becomes chunks (each point once, even when
+        // another survivor does the same).
+        match crate::history::fold_node_log(api.store(), &node).await {
+            Ok(0) => {}
+            Ok(points) => tracing::info!(node, points, "a dead node's history log folded"),
+            Err(e) => tracing::warn!(node, error = ?e, "a dead node's history fold failed"),
+        }
     }
     Ok(())
 }

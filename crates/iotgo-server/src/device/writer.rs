@@ -384,10 +384,10 @@ impl Committer {
             .count();
         metrics.commit_batch_size.record(writes.len() as f64);
         let start = Instant::now();
-        let history = self.recorder.enabled();
+        let log = self.recorder.log();
         let refused = match self
             .store
-            .apply_state(writes, &mut self.cache, history, self.limits)
+            .apply_state_to(writes, &mut self.cache, log, self.limits)
             .await
         {
             Ok(applied) => {

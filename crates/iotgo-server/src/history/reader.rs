@@ -5,9 +5,15 @@
 //! chunks of every field at once; it runs again when a fold moved points between the two
 //! (`recent.rs`). Raw points at an equal time come in the order they were recorded
 //! (chunks in order, then recent points).
+//!
+//! On a cluster node the recent points of the other nodes are in their log rows, not in
+//! this node's memory: a read selects them with the chunks in one snapshot
+//! (`HistoryView`), where a fold on another node, one transaction, shows either its log
+//! rows or its chunks. Points of a deviceid from before the device's creation (another
+//! node still holding a deleted device's points) are left out.
 
 use super::recent::Recent;
-use crate::store::{ChunkSpan, Millis, RawPoint, Store, StoreResult};
+use crate::store::{ChunkSpan, HistoryView, Millis, RawPoint, Store, StoreResult};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -84,14 +90,58 @@ pub struct Series {
 pub struct Reader {
     store: Store,
     recent: Arc<Recent>,
+    /// This cluster node's id (`None`: a single node).
+    node: Option<Arc<str>>,
 }
 
 /// Raw points of one field, each with its place in recording order.
 type Ordered = Vec<(usize, RawPoint)>;
 
 impl Reader {
-    pub(super) fn new(store: Store, recent: Arc<Recent>) -> Reader {
-        Reader { store, recent }
+    pub(super) fn new(store: Store, recent: Arc<Recent>, node: Option<Arc<str>>) -> Reader {
+        Reader {
+            store,
+            recent,
+            node,
+        }
+    }
+
+    /// A view for one read: a snapshot on a cluster node.
+    async fn view(&self) -> StoreResult<HistoryView> {
+        self.store.history_view(self.node.is_some()).await
+    }
+
+    /// The recent points of each of `fields` of `deviceid` in `range`, in the order they
+    /// were recorded: this node's, from memory, and on a cluster node the other nodes'
+    /// (their log rows, through `view`).
+    async fn recent_points(
+        &self,
+        view: &mut HistoryView,
+        deviceid: &str,
+        fields: &[String],
+        (from, to): (Millis, Millis),
+    ) -> StoreResult<Vec<Vec<RawPoint>>> {
+        let mut recent = self.recent.points(deviceid, fields, (from, to));
+        let Some(me) = &self.node else {
+            return Ok(recent);
+        };
+        let Some((created, others)) = view.others_log(deviceid, me).await? else {
+            // The device is gone: none of its points.
+            return Ok(vec![Vec::new(); fields.len()]);
+        };
+        for points in &mut recent {
+            points.retain(|p| p.at >= created);
+        }
+        for r in others.iter().filter(|r| r.at >= from && r.at < to) {
+            for (f, _) in fields.iter().enumerate().filter(|(_, n)| **n == r.field) {
+                recent[f].push(RawPoint {
+                    at: r.at,
+                    ts: r.ts,
+                    value: r.value,
+                });
+            }
+        }
+        Ok(recent)
     }
 
     /// The history of `fields` of `deviceid` in `[from, to)`, as `shape` asks.
@@ -112,10 +162,19 @@ impl Reader {
     pub async fn count(&self, deviceid: &str) -> StoreResult<i64> {
         loop {
             let seq = self.recent.settled().await;
-            let recent = self.recent.count(deviceid) as i64;
-            let chunked = self.store.history_chunked_count(deviceid).await?;
+            let mut view = self.view().await?;
+            let recent = match &self.node {
+                None => self.recent.count(deviceid),
+                Some(me) => match view.others_log(deviceid, me).await? {
+                    None => 0,
+                    Some((created, others)) => {
+                        self.recent.count_since(deviceid, created) + others.len()
+                    }
+                },
+            };
+            let chunked = view.history_chunked_count(deviceid).await?;
             if !self.recent.changed_since(seq) {
-                return Ok(chunked + recent);
+                return Ok(chunked + recent as i64);
             }
         }
     }
@@ -138,8 +197,12 @@ impl Reader {
         let limit = cap + 1;
         let per_field = loop {
             let seq = self.recent.settled().await;
-            let recent = self.recent.points(deviceid, fields, range);
-            let chunked = self.raw_from_chunks(deviceid, fields, range, limit).await?;
+            let mut view = self.view().await?;
+            let recent = self
+                .recent_points(&mut view, deviceid, fields, range)
+                .await?;
+            let chunked = Self::raw_from_chunks(&mut view, deviceid, fields, range, limit);
+            let chunked = chunked.await?;
             if self.recent.changed_since(seq) {
                 continue;
             }
@@ -196,16 +259,13 @@ impl Reader {
     /// chunk by chunk from the oldest, a field's chunks until its points found are enough
     /// and its next chunk starts after the last of its first `limit`.
     async fn raw_from_chunks(
-        &self,
+        view: &mut HistoryView,
         deviceid: &str,
         fields: &[String],
         (from, to): (Millis, Millis),
         limit: usize,
     ) -> StoreResult<Vec<Ordered>> {
-        let spans = self
-            .store
-            .history_spans(deviceid, fields, (from, to))
-            .await?;
+        let spans = view.history_spans(deviceid, fields, (from, to)).await?;
         let mut per_field: Vec<Ordered> = vec![Vec::new(); fields.len()];
         let mut done = vec![false; fields.len()];
         let mut next = 0;
@@ -230,10 +290,7 @@ impl Reader {
             if page.is_empty() {
                 break;
             }
-            let data = self
-                .store
-                .history_chunks(page.iter().map(|(_, s)| s.id))
-                .await?;
+            let data = view.history_chunks(page.iter().map(|(_, s)| s.id)).await?;
             for (place, span) in &page {
                 let Some(points) = data.get(&span.id) else {
                     continue;
@@ -271,9 +328,11 @@ impl Reader {
     ) -> StoreResult<Series> {
         let per_field = loop {
             let seq = self.recent.settled().await;
-            let recent = self.recent.points(deviceid, fields, (from, to));
-            let chunks = self
-                .store
+            let mut view = self.view().await?;
+            let recent = self
+                .recent_points(&mut view, deviceid, fields, (from, to))
+                .await?;
+            let chunks = view
                 .history_chunks_in_range(deviceid, fields, (from, to))
                 .await?;
             if self.recent.changed_since(seq) {

@@ -70,6 +70,17 @@ impl Recent {
         }
     }
 
+    /// Holds `rows` instead of every point held (a cluster node whose log another node
+    /// folded, between [`Recent::folding`] and [`Recent::folded`]).
+    pub(super) fn replace(&self, rows: &[HistoryRow]) {
+        {
+            let mut inner = self.inner.write();
+            inner.devices.clear();
+            inner.points = 0;
+        }
+        self.add(rows);
+    }
+
     /// Points held.
     pub(super) fn len(&self) -> usize {
         self.inner.read().points
@@ -119,6 +130,16 @@ impl Recent {
             .devices
             .get(deviceid)
             .map_or(0, |fields| fields.values().map(Vec::len).sum())
+    }
+
+    /// How many points of `deviceid` recorded at or after `since` are held.
+    pub(super) fn count_since(&self, deviceid: &str, since: Millis) -> usize {
+        self.inner.read().devices.get(deviceid).map_or(0, |fields| {
+            fields
+                .values()
+                .map(|points| points.iter().filter(|p| p.at >= since).count())
+                .sum()
+        })
     }
 
     /// Drops the points recorded before `cutoff`; how many went.

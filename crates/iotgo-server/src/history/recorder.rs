@@ -4,7 +4,9 @@
 
 use super::Reader;
 use super::recent::Recent;
-use crate::store::{Chunks, HistoryRow, Millis, Store, StoreResult};
+use crate::store::{
+    Chunks, HistoryLog, HistoryRow, Millis, RawPoint, Store, StoreResult, cluster_log_rows,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,24 +18,62 @@ pub struct Recorder {
     recent: Arc<Recent>,
     /// Whether device updates record history.
     enabled: bool,
+    /// This cluster node's id (`None`: a single node).
+    node: Option<Arc<str>>,
+    /// A cluster node's log rows since its last fold (its fold checks it deletes as many).
+    logged: u64,
 }
 
 impl Recorder {
     /// A recorder over `store` holding what its history log holds (read back at start-up,
     /// leaving out devices deleted since); with `enabled` false, updates record nothing.
     pub async fn load(store: Store, enabled: bool) -> StoreResult<Recorder> {
+        Recorder::load_as(store, enabled, None).await
+    }
+
+    /// A recorder of the cluster node `node` (`None`: a single node, as [`Recorder::load`]).
+    ///
+    /// A cluster node starts with no recent points: what its own earlier run logged, and
+    /// what a single node left in the log, is folded into chunks first ([`fold_node_log`](super::fold_node_log):
+    /// safe while another node folds the same rows), so its memory never holds points that
+    /// a survivor may fold meanwhile. The other nodes' logs are theirs; reads see them.
+    pub async fn load_as(
+        store: Store,
+        enabled: bool,
+        node: Option<Arc<str>>,
+    ) -> StoreResult<Recorder> {
         let recent = Arc::new(Recent::default());
-        recent.add(&store.history_log().await?);
+        match node.as_deref() {
+            None => recent.add(&store.history_log().await?),
+            Some(me) => {
+                let points = store.fold_log(Some(me)).await? + store.fold_log(None).await?;
+                if points > 0 {
+                    tracing::info!(points, node = me, "history log of the last run folded");
+                }
+            }
+        }
         Ok(Recorder {
             store,
             recent,
             enabled,
+            node,
+            logged: 0,
         })
     }
 
     /// A read-only view of the recent points and the chunks, for queries.
     pub fn reader(&self) -> Reader {
-        Reader::new(self.store.clone(), self.recent.clone())
+        Reader::new(self.store.clone(), self.recent.clone(), self.node.clone())
+    }
+
+    /// Where a batch's history points go: nowhere when history is off, else this node's
+    /// log ([`Store::apply_state_to`]).
+    pub fn log(&self) -> HistoryLog<'_> {
+        match (self.enabled, self.node.as_deref()) {
+            (false, _) => HistoryLog::Off,
+            (true, None) => HistoryLog::Single,
+            (true, Some(node)) => HistoryLog::Node(node),
+        }
     }
 
     /// Whether device updates record history (`history_enabled`).
@@ -48,6 +88,9 @@ impl Recorder {
 
     /// Takes in the points of a committed batch (what `Store::apply_state` answered).
     pub fn committed(&mut self, rows: &[HistoryRow]) {
+        if self.node.is_some() {
+            self.logged += cluster_log_rows(rows) as u64;
+        }
         self.recent.add(rows);
     }
 
@@ -64,23 +107,38 @@ impl Recorder {
     }
 
     /// When at least `min_points` (1 or more) recent points are held, writes them all as
-    /// chunks (one per series) and empties the log, in one transaction; how many points
-    /// moved. Readers meanwhile see each point once (the fold sequence, `recent.rs`).
+    /// chunks (one per series) and empties the log (a cluster node: its own rows), in one
+    /// transaction; how many points left memory (on a cluster node, points of devices
+    /// deleted or created again elsewhere are among them but not written). Readers meanwhile see each point once (the fold sequence, `recent.rs`).
     pub async fn fold(&mut self, min_points: usize) -> StoreResult<u64> {
         let held = self.recent.len();
         if held < min_points.max(1) {
             return Ok(0);
         }
         let t0 = Instant::now();
-        let chunks = self.recent.with_all(|devices| {
-            Chunks::encode(devices.iter().flat_map(|(d, fields)| {
-                fields
-                    .iter()
-                    .map(move |(f, points)| (d.as_str(), f.as_str(), points.as_slice()))
-            }))
-        });
+        let chunks = match self.node {
+            None => self.recent.with_all(|devices| {
+                Chunks::encode(devices.iter().flat_map(|(d, fields)| {
+                    fields
+                        .iter()
+                        .map(move |(f, points)| (d.as_str(), f.as_str(), points.as_slice()))
+                }))
+            }),
+            Some(_) => self.encode_created().await?,
+        };
         self.recent.folding();
-        let result = self.store.fold_history(&chunks).await;
+        let node = self.node.clone();
+        let result = match node.as_deref() {
+            None => self.store.fold_history(&chunks, None).await,
+            Some(me) => match self.store.fold_node_history(&chunks, me, self.logged).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return self.taken_over(me).await,
+                Err(e) => Err(e),
+            },
+        };
+        if result.is_ok() {
+            self.logged = 0;
+        }
         self.recent.folded(result.is_ok());
         result?;
         tracing::debug!(
@@ -89,6 +147,49 @@ impl Recorder {
             "history folded"
         );
         Ok(held as u64)
+    }
+
+    /// Another node folded part of this node's log (this node's lease had ended, so it was
+    /// taken for dead): those points are chunks already. The recent points become what is
+    /// left of the log, with readers waiting (the fold sequence is odd), and none is
+    /// folded now; nothing moved.
+    async fn taken_over(&mut self, me: &str) -> StoreResult<u64> {
+        tracing::error!(
+            node = me,
+            "history: this node's log did not hold what it logged (another node folded \
+             it: its lease had ended); the recent points are read back from what is left"
+        );
+        let reloaded = self.store.node_log(me).await;
+        if let Ok((rows, logged)) = &reloaded {
+            self.recent.replace(rows);
+            self.logged = *logged;
+        }
+        self.recent.folded(false);
+        reloaded.map(|_| 0)
+    }
+
+    /// The chunks of a cluster node's fold: its points of devices that exist, from their
+    /// creation on. Another node may have deleted a device, or deleted it and created it
+    /// again, without this node being told yet: its old points must not come back.
+    async fn encode_created(&self) -> StoreResult<Chunks> {
+        let ids: Vec<String> = self
+            .recent
+            .with_all(|devices| devices.keys().cloned().collect());
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let created = self.store.history_created(&ids).await?;
+        Ok(self.recent.with_all(|devices| {
+            let kept: Vec<(&str, &str, Vec<RawPoint>)> = devices
+                .iter()
+                .filter_map(|(d, fields)| Some((d, fields, *created.get(d)?)))
+                .flat_map(|(d, fields, since)| {
+                    fields.iter().map(move |(f, points)| {
+                        let kept = points.iter().filter(|p| p.at >= since).copied();
+                        (d.as_str(), f.as_str(), kept.collect())
+                    })
+                })
+                .collect();
+            Chunks::encode(kept.iter().map(|(d, f, p)| (*d, *f, p.as_slice())))
+        }))
     }
 }
 
@@ -306,5 +407,45 @@ mod tests {
             assert!(r.await.unwrap() > 0);
         }
         assert_eq!(values(&raw(&reader, &id).await).len(), 40);
+    }
+
+    #[tokio::test]
+    async fn cluster_nodes_on_one_sqlite_file_read_each_others_points_once() {
+        // Cluster mode runs on PostgreSQL (tests/history/cluster.rs); the same schema and
+        // its SQLite statements are checked here.
+        let (_dir, store, ids) = store_with_devices("03", 1).await;
+        let node = |id: &str| Recorder::load_as(store.clone(), true, Some(Arc::from(id)));
+        let (mut a, mut b) = (node("a").await.unwrap(), node("b").await.unwrap());
+        let id = &ids[0];
+        let at = Millis::now().0 + 60_000;
+        let mut cache = StateCache::new();
+        for (on_a, at) in [(true, at), (false, at + 1), (true, at + 2)] {
+            let recorder = if on_a { &mut a } else { &mut b };
+            let writes = [update(id, at, json!({"temperature": 1}))];
+            let log = recorder.log();
+            let applied = store
+                .apply_state_to(&writes, &mut cache, log, StateLimits::NONE)
+                .await
+                .expect("batch");
+            recorder.committed(&applied.history);
+        }
+        let times = async |reader: &Reader| -> Vec<i64> {
+            values(&raw(reader, id).await)
+                .iter()
+                .map(|(t, _)| *t)
+                .collect()
+        };
+        let all = vec![at, at + 1, at + 2];
+        assert_eq!(times(&a.reader()).await, all);
+        assert_eq!(times(&b.reader()).await, all);
+
+        assert_eq!(a.fold(1).await.unwrap(), 2);
+        assert_eq!(times(&b.reader()).await, all);
+        // b dies; a survivor folds its log once.
+        drop(b);
+        assert_eq!(super::super::fold_node_log(&store, "b").await.unwrap(), 1);
+        assert_eq!(super::super::fold_node_log(&store, "b").await.unwrap(), 0);
+        assert_eq!(times(&a.reader()).await, all);
+        assert_eq!(a.reader().count(id).await.unwrap(), 3);
     }
 }

@@ -12,6 +12,7 @@ mod devices;
 mod email_tokens;
 mod filter;
 mod history;
+mod leases;
 mod licenses;
 mod models;
 mod nodes;
@@ -25,8 +26,9 @@ pub use devices::{ClaimError, Devices};
 pub use email_tokens::{EmailTokens, Redeemed, TokenKind};
 pub(crate) use filter::Where;
 pub use filter::{DeviceFilter, ListFilter, TimeRange, UserFilter};
-pub(crate) use history::{ChunkSpan, Chunks};
-pub use history::{HistoryRow, RawPoint, history_rows};
+pub(crate) use history::{ChunkSpan, Chunks, HistoryView};
+pub use history::{HistoryLog, HistoryRow, RawPoint, cluster_log_rows, history_rows};
+pub use leases::Leases;
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
 pub use nodes::{Buried, Nodes};
@@ -204,6 +206,11 @@ impl Store {
             read: &self.read,
             write: &self.write,
         }
+    }
+
+    /// The `leases` table: work claimed once per cluster (`leases.rs`).
+    pub fn leases(&self) -> Leases<'_> {
+        Leases { write: &self.write }
     }
 
     /// The `nodes` table, and the presence of the devices a node held (cluster mode).

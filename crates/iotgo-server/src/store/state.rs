@@ -13,7 +13,7 @@
 //! of `BEGIN`, `UPDATE`, `COMMIT`.
 
 use super::devices::parse_params;
-use super::history::{self, HistoryRow, history_rows};
+use super::history::{self, HistoryLog, HistoryRow, history_rows};
 use super::{Backend, Millis, Store, StoreResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -288,7 +288,24 @@ impl Store {
         history: bool,
         limits: StateLimits,
     ) -> StoreResult<Applied> {
-        let result = self.apply_batch(writes, cache, history, limits).await;
+        let log = if history {
+            HistoryLog::Single
+        } else {
+            HistoryLog::Off
+        };
+        self.apply_state_to(writes, cache, log, limits).await
+    }
+
+    /// [`Store::apply_state`] with the history points going to `log` (a cluster node's
+    /// log: one row per device, tagged with the node).
+    pub async fn apply_state_to(
+        &self,
+        writes: &[StateWrite],
+        cache: &mut StateCache,
+        log: HistoryLog<'_>,
+        limits: StateLimits,
+    ) -> StoreResult<Applied> {
+        let result = self.apply_batch(writes, cache, log, limits).await;
         if result.is_err() {
             for w in writes {
                 cache.remove(w.deviceid());
@@ -301,7 +318,7 @@ impl Store {
         &self,
         writes: &[StateWrite],
         cache: &mut StateCache,
-        record: bool,
+        log: HistoryLog<'_>,
         limits: StateLimits,
     ) -> StoreResult<Applied> {
         // Cluster mode: other nodes write params too, so they are read afresh under row
@@ -346,7 +363,7 @@ impl Store {
                     if *seen {
                         row.seen_at(*at);
                     }
-                    if record {
+                    if log.records() {
                         history.extend(history_rows(deviceid, params, *at));
                     }
                 }
@@ -381,7 +398,7 @@ impl Store {
         forget_gone(&rows, &updated, cache);
         // No history for a device deleted since it was cached.
         history.retain(|r| updated.contains_key(r.deviceid.as_str()));
-        history::log(&mut tx, &history).await?;
+        history::log(&mut tx, self.backend, log, &history).await?;
         tx.commit().await?;
         superseded(writes, &rows, &updated, &mut refused);
         Ok(Applied { history, refused })

@@ -39,9 +39,21 @@ pub(crate) struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
-struct TestDatabase {
+/// A fresh PostgreSQL database, dropped with this guard.
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
+}
+
+/// A fresh PostgreSQL database of its own and its URL, when `IOTGO_TEST_DATABASE_URL` is
+/// set (tests of several servers or stores on one database).
+pub(crate) async fn postgres_database() -> Option<(TestDatabase, String)> {
+    let url = std::env::var("IOTGO_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let db = fresh_postgres(&url).await;
+    let db_url = db_url(&url, &db.name);
+    Some((db, db_url))
 }
 
 impl Drop for TestDatabase {

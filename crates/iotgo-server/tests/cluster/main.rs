@@ -10,6 +10,7 @@ mod support;
 
 mod faults;
 mod harness;
+mod history;
 mod netns;
 mod partition;
 mod rules;

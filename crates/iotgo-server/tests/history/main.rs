@@ -1,10 +1,12 @@
 //! Integration tests of the device type registry and the history of device data:
-//! validation per type, `GET /api/types`, the history API (JSON and CSV) and retention.
+//! validation per type, `GET /api/types`, the history API (JSON and CSV), retention, and
+//! history on a cluster with the leases (`cluster.rs`).
 
 #[path = "../api/helpers.rs"]
 mod helpers;
 
 mod api;
+mod cluster;
 mod layout;
 mod migration;
 mod retention;

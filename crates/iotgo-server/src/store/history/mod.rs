@@ -21,9 +21,11 @@
 //! This module holds no state: what lives in memory is `crate::history`'s.
 
 mod chunk;
+mod cluster;
 mod read;
 
-pub(crate) use read::ChunkSpan;
+pub use cluster::cluster_log_rows;
+pub(crate) use read::{ChunkSpan, HistoryView};
 
 use super::{Backend, Millis, Store, StoreResult};
 use chrono::DateTime;
@@ -105,22 +107,106 @@ type LogRow<'a> = (
     Option<i64>,
 );
 
+/// Where a batch's history points go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryLog<'a> {
+    /// Nowhere: history is not recorded (`history_enabled = false`).
+    Off,
+    /// The log of a single node: one row per batch.
+    Single,
+    /// The log of the cluster node named here: one row per device per batch, tagged with
+    /// the node, so other nodes read one device's points and survivors fold a dead node's.
+    Node(&'a str),
+}
+
+impl HistoryLog<'_> {
+    /// Whether updates record history at all.
+    pub fn records(self) -> bool {
+        self != HistoryLog::Off
+    }
+}
+
+/// A point as the log stores it.
+fn log_row(r: &HistoryRow) -> LogRow<'_> {
+    let (d, f) = (r.deviceid.as_str().into(), r.field.as_str().into());
+    (d, f, r.at.0, r.value, r.ts.map(|t| t.0))
+}
+
+/// A point read back from the log.
+fn from_log_row((d, f, at, value, ts): LogRow<'_>) -> HistoryRow {
+    HistoryRow {
+        deviceid: d.into_owned(),
+        field: f.into_owned(),
+        at: Millis(at),
+        ts: ts.map(Millis),
+        value,
+    }
+}
+
 /// Adds a batch's points to the log inside the caller's transaction (the device writer's
-/// batch): one row.
-pub(super) async fn log(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
-    let rows: Vec<LogRow> = rows
-        .iter()
-        .map(|r| {
-            let (d, f) = (r.deviceid.as_str().into(), r.field.as_str().into());
-            (d, f, r.at.0, r.value, r.ts.map(|t| t.0))
-        })
-        .collect();
+/// batch): one row on a single node, one per device on a cluster node.
+pub(super) async fn log(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    to: HistoryLog<'_>,
+    rows: &[HistoryRow],
+) -> StoreResult<()> {
+    match to {
+        HistoryLog::Off => Ok(()),
+        HistoryLog::Single => log_single(tx, rows).await,
+        HistoryLog::Node(node) => cluster::log(tx, backend, node, rows).await,
+    }
+}
+
+async fn log_single(tx: &mut Transaction<'_, Any>, rows: &[HistoryRow]) -> StoreResult<()> {
+    let rows: Vec<LogRow> = rows.iter().map(log_row).collect();
     let json = serde_json::to_string(&rows).expect("history rows always serialise");
     sqlx::query("INSERT INTO device_history_log (data) VALUES ($1)")
         .bind(json)
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Keeps of `rows` those of devices that exist and were created at or before the point
+/// (a deviceid deleted and created again starts empty).
+async fn keep_created<'e>(
+    exec: impl sqlx::Executor<'e, Database = Any>,
+    backend: Backend,
+    rows: &mut Vec<HistoryRow>,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.deviceid.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let created = created_at(exec, backend, &ids).await?;
+    rows.retain(|r| created.get(&r.deviceid).is_some_and(|c| r.at >= *c));
+    Ok(())
+}
+
+/// When each of `ids` that exists was created.
+async fn created_at<'e>(
+    exec: impl sqlx::Executor<'e, Database = Any>,
+    backend: Backend,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Millis>> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT deviceid, created_at FROM devices \
+             WHERE deviceid IN (SELECT value FROM json_each($1))"
+        }
+        Backend::Postgres => {
+            "SELECT deviceid, created_at FROM devices \
+             WHERE deviceid IN (SELECT json_array_elements_text($1::json))"
+        }
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .bind(serde_json::to_string(ids).expect("deviceids always serialise"))
+        .fetch_all(exec)
+        .await?;
+    Ok(rows.into_iter().map(|(d, c)| (d, Millis(c))).collect())
 }
 
 /// `points` sorted by time, those of equal time in the order given (copied only when
@@ -149,13 +235,10 @@ impl Chunks {
             .collect();
         Chunks(chunk::to_json(&chunks))
     }
-}
 
-impl Store {
-    /// Writes `rows` straight into chunks, in one transaction; rows of devices that do not
-    /// exist are left out (imports, tests and benchmarks: the Device API records through
-    /// the device writer's batches).
-    pub async fn append_history(&self, rows: &[HistoryRow]) -> StoreResult<()> {
+    /// The chunks of `rows`, one per series (more for a long one), the points of each in
+    /// the order given.
+    pub(crate) fn from_rows(rows: &[HistoryRow]) -> Chunks {
         let mut series: Vec<((&str, &str), Vec<RawPoint>)> = Vec::new();
         let mut index: HashMap<(&str, &str), usize> = HashMap::new();
         for r in rows {
@@ -170,23 +253,49 @@ impl Store {
                 value: r.value,
             });
         }
-        let chunks = Chunks::encode(series.iter().map(|((d, f), p)| (*d, *f, p.as_slice())));
+        Chunks::encode(series.iter().map(|((d, f), p)| (*d, *f, p.as_slice())))
+    }
+}
+
+impl Store {
+    /// Writes `rows` straight into chunks, in one transaction; rows of devices that do not
+    /// exist are left out (imports, tests and benchmarks: the Device API records through
+    /// the device writer's batches).
+    pub async fn append_history(&self, rows: &[HistoryRow]) -> StoreResult<()> {
+        let chunks = Chunks::from_rows(rows);
         let mut tx = self.write.begin().await?;
         chunk::insert(&mut tx, self.backend, &chunks.0).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Writes `chunks` (a fold of the recent points) and empties the log, in one
-    /// transaction: the points move from the log to the chunks at once.
-    pub(crate) async fn fold_history(&self, chunks: &Chunks) -> StoreResult<()> {
+    /// Writes `chunks` (a fold of the recent points) and empties the log (on a cluster
+    /// node, its own rows of the log), in one transaction: the points move from the log
+    /// to the chunks at once.
+    pub(crate) async fn fold_history(
+        &self,
+        chunks: &Chunks,
+        node: Option<&str>,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         chunk::insert(&mut tx, self.backend, &chunks.0).await?;
-        sqlx::query("DELETE FROM device_history_log")
-            .execute(&mut *tx)
-            .await?;
+        match node {
+            None => sqlx::query("DELETE FROM device_history_log"),
+            Some(node) => sqlx::query("DELETE FROM device_history_log WHERE node = $1").bind(node),
+        }
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// When each of `ids` that exists was created (a cluster node's fold leaves out the
+    /// points it holds from before, of a deviceid deleted and created again elsewhere).
+    pub(crate) async fn history_created(
+        &self,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, Millis>> {
+        created_at(&self.write, self.backend, ids).await
     }
 
     /// The points of the log, oldest batch first (read back into memory at start-up),
@@ -200,41 +309,11 @@ impl Store {
         let mut rows = Vec::new();
         for text in &logs {
             match serde_json::from_str::<Vec<LogRow>>(text) {
-                Ok(batch) => {
-                    rows.extend(batch.into_iter().map(|(d, f, at, value, ts)| HistoryRow {
-                        deviceid: d.into_owned(),
-                        field: f.into_owned(),
-                        at: Millis(at),
-                        ts: ts.map(Millis),
-                        value,
-                    }))
-                }
+                Ok(batch) => rows.extend(batch.into_iter().map(from_log_row)),
                 Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
             }
         }
-        if rows.is_empty() {
-            return Ok(rows);
-        }
-        let mut ids: Vec<&str> = rows.iter().map(|r| r.deviceid.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "SELECT deviceid, created_at FROM devices \
-                 WHERE deviceid IN (SELECT value FROM json_each($1))"
-            }
-            Backend::Postgres => {
-                "SELECT deviceid, created_at FROM devices \
-                 WHERE deviceid IN (SELECT json_array_elements_text($1::json))"
-            }
-        };
-        let created: HashMap<String, i64> = sqlx::query_as(sql)
-            .bind(serde_json::to_string(&ids).expect("deviceids always serialise"))
-            .fetch_all(&self.write)
-            .await?
-            .into_iter()
-            .collect();
-        rows.retain(|r| created.get(&r.deviceid).is_some_and(|c| r.at.0 >= *c));
+        keep_created(&self.write, self.backend, &mut rows).await?;
         Ok(rows)
     }
 
