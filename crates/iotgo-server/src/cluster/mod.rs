@@ -96,7 +96,7 @@ impl Bus {
     ) -> anyhow::Result<Arc<Bus>> {
         let url = config.nats_url.as_ref().context("no nats_url")?;
         let events = metrics.clone();
-        let client = ConnectOptions::new()
+        let client = with_url_credentials(ConnectOptions::new(), url.expose())
             .name(format!("iotgo {node}"))
             .no_echo()
             .retry_on_initial_connect()
@@ -258,5 +258,48 @@ fn stored_node_id(data_dir: &Path) -> anyhow::Result<String> {
             Ok(id)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The credentials of `nats://user:password@host:4222` (or `nats://token@host:4222`) put
+/// on the options: async-nats connects to such a URL but sends nothing from its user part.
+fn with_url_credentials(options: ConnectOptions, urls: &str) -> ConnectOptions {
+    match url_credentials(urls) {
+        None => options,
+        Some((user, Some(password))) => options.user_and_password(user, password),
+        Some((token, None)) => options.token(token),
+    }
+}
+
+/// The user (or token) and password of the first URL of a list that has them, decoded.
+fn url_credentials(urls: &str) -> Option<(String, Option<String>)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let url = urls
+        .split(',')
+        .filter_map(|u| url::Url::parse(u.trim()).ok())
+        .find(|u| !u.username().is_empty())?;
+    Some((decode(url.username()), url.password().map(decode)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_credentials;
+
+    #[test]
+    fn credentials_come_from_the_url() {
+        let user = |u: &str, p: &str| Some((u.to_owned(), Some(p.to_owned())));
+        assert_eq!(
+            url_credentials("nats://iotgo:p%40ss@nats:4222"),
+            user("iotgo", "p@ss")
+        );
+        assert_eq!(
+            url_credentials("nats://a:4222, nats://s3cret@b:4222"),
+            Some(("s3cret".to_owned(), None))
+        );
+        assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
     }
 }
