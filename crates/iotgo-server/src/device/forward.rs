@@ -117,7 +117,13 @@ impl DeviceApi {
         let frame = Utf8Bytes::from(Value::Object(command).to_string());
         let keyed = Utf8Bytes::from(Value::Object(keyed).to_string());
         let wait = if here {
-            self.hub.expect_answer(&id, &key)
+            let wait = self.hub.expect_answer(&id, &key);
+            if !self.hub.send_to_device(&id, &frame, &keyed) {
+                self.hub.cancel_answer(&id, &key);
+                let answer = req.echo.error(ErrorCode::DeviceOffline);
+                return Outcome::Done(Reply::plain(req.deviceid, answer));
+            }
+            wait
         } else {
             // Cluster mode: the node that holds the device's socket (if any) forwards it.
             let (done, wait) = oneshot::channel();
@@ -131,21 +137,8 @@ impl DeviceApi {
                     let _ = done.send(answer);
                 }
             });
-            return Outcome::Forwarded(Box::new(Forwarded {
-                api: self.clone(),
-                wait,
-                key,
-                req,
-                params,
-                access,
-                except,
-            }));
+            wait
         };
-        if !self.hub.send_to_device(&id, &frame, &keyed) {
-            self.hub.cancel_answer(&id, &key);
-            let answer = req.echo.error(ErrorCode::DeviceOffline);
-            return Outcome::Done(Reply::plain(req.deviceid, answer));
-        }
         Outcome::Forwarded(Box::new(Forwarded {
             api: self.clone(),
             wait,
