@@ -72,7 +72,12 @@ async fn iotgo_rows(
     let o = fanout::run(aim, fleet, shape).await?;
     report.row(name, &o, shape.apps);
     if let Some(c) = &o.committed {
-        notes.push(format!("- {name}, flat out: {c}"));
+        let how = if shape.rate.is_none() {
+            "flat out"
+        } else {
+            "paced"
+        };
+        notes.push(format!("- {name}, {how}: {c}"));
     }
     let mut own = Own {
         delivered: o.delivered_rate(),
