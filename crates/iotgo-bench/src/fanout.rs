@@ -3,6 +3,7 @@
 //! sockets subscribed to the owner receive every push. Acks, pushes, latency (send time
 //! carried in the payload) and losses are counted.
 
+use crate::cluster::Commits;
 use crate::proc::CpuMeter;
 use crate::setup::{Fleet, sent_at, update};
 use crate::stats::{Clock, Counters, Latency};
@@ -41,6 +42,8 @@ pub(crate) struct Outcome {
     pub secs: f64,
     /// CPU use in percent of a core: load generator, then server (NaN if unknown).
     pub cpu: (f64, f64),
+    /// The servers' commits over the window, from their `/metrics`, when counted.
+    pub committed: Option<String>,
 }
 
 impl Outcome {
@@ -61,36 +64,73 @@ impl Outcome {
     }
 }
 
-/// Runs the fan-out against the server at `addr` (pid `server` for CPU use).
-pub(crate) async fn run(
-    addr: SocketAddr,
-    fleet: &Fleet,
-    shape: &Shape,
-    server: Option<u32>,
-) -> anyhow::Result<Outcome> {
+/// What a run is aimed at: where the device and the app sockets connect (one server, or
+/// for a cluster devices on one node and apps on another, so that every push crosses
+/// between them), whose CPU use is the server's, and whose `/metrics` say what was
+/// committed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Aim {
+    /// Where the device sockets connect.
+    pub devices: Option<SocketAddr>,
+    /// Where the app sockets connect.
+    pub apps: Option<SocketAddr>,
+    /// Pids whose CPU use is summed as the server's (every node and the NATS server).
+    pub pids: Vec<u32>,
+    /// iotgo servers whose writers' commits are counted over the window.
+    pub metrics: Vec<SocketAddr>,
+}
+
+impl Aim {
+    /// Devices and apps on the same server, pid `pid`.
+    pub(crate) fn one(addr: SocketAddr, pid: Option<u32>) -> Aim {
+        Aim {
+            devices: Some(addr),
+            apps: Some(addr),
+            pids: pid.into_iter().collect(),
+            metrics: Vec::new(),
+        }
+    }
+
+    /// The same, with the server's commits counted.
+    pub(crate) fn counted(mut self) -> Aim {
+        self.metrics = self.devices.into_iter().collect();
+        self
+    }
+}
+
+/// Runs the fan-out at `aim`.
+pub(crate) async fn run(aim: &Aim, fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
+    let (Some(devices_at), Some(apps_at)) = (aim.devices, aim.apps) else {
+        anyhow::bail!("no address to connect to");
+    };
+    let servers = &aim.pids;
     let clock = Clock::start();
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop) = watch::channel(false);
     let deadline_ns = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
     let mut apps = Vec::new();
     for _ in 0..shape.apps {
-        let ws = ws::app(addr, &fleet.apikey).await?;
+        let ws = ws::app(apps_at, &fleet.apikey).await?;
         let (c, stop, dl) = (counters.clone(), stop.clone(), deadline_ns.clone());
         apps.push(tokio::spawn(app(ws, clock, c, stop, dl)));
     }
     let sockets: Vec<anyhow::Result<Ws>> = stream::iter(0..shape.devices)
-        .map(|_| ws::connect(addr, None))
+        .map(|_| ws::connect(devices_at, None))
         .buffered(64)
         .collect()
         .await;
     let sockets = sockets.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let committed_before = Commits::read(&aim.metrics).await;
     let start = Instant::now();
     let deadline = start + shape.duration;
     deadline_ns.store(
         clock.now_ns() + shape.duration.as_nanos() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let meter = CpuMeter::start(&[std::process::id(), server.unwrap_or(0)]);
+    let pids: Vec<u32> = std::iter::once(std::process::id())
+        .chain(servers.iter().copied())
+        .collect();
+    let meter = CpuMeter::start(&pids);
     let devices: Vec<_> = sockets
         .into_iter()
         .zip(&fleet.devices)
@@ -110,7 +150,19 @@ pub(crate) async fn run(
         .collect();
     sleep_until(deadline).await;
     let cpu = meter.stop();
-    Ok(finish(devices, apps, stop_tx, counters, shape, cpu).await)
+    let server_cpu = if servers.is_empty() {
+        f64::NAN
+    } else {
+        cpu[1..].iter().sum()
+    };
+    let cpu = vec![cpu[0], server_cpu];
+    let committed = match (committed_before, Commits::read(&aim.metrics).await) {
+        (Some(a), Some(b)) => Some(a.rate_since(&b, shape.duration.as_secs_f64())),
+        _ => None,
+    };
+    let mut outcome = finish(devices, apps, stop_tx, counters, shape, cpu).await;
+    outcome.committed = committed;
+    Ok(outcome)
 }
 
 /// The end of a run, shared with the MQTT reference: waits for the senders, lets the
@@ -144,6 +196,7 @@ pub(crate) async fn finish(
         latency,
         secs: shape.duration.as_secs_f64(),
         cpu: (cpu[0], cpu[1]),
+        committed: None,
     }
 }
 

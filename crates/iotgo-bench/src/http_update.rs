@@ -91,6 +91,7 @@ pub(crate) async fn run(
         latency,
         secs: duration.as_secs_f64(),
         cpu: (cpu[0], cpu[1]),
+        committed: None,
     })
 }
 

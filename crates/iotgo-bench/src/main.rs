@@ -5,10 +5,12 @@
 //! server (the socket layer's ceiling) and the real `iotgo` binary — and reports figures
 //! with ratios between them. See `bench/README.md`.
 
+mod cluster;
 mod fanout;
 mod http_update;
 mod idle;
 mod mqtt;
+mod natsbench;
 mod proc;
 mod refserver;
 mod report;
@@ -101,6 +103,37 @@ enum Cmd {
         /// Skip the iotgo run paced at half its flat-out rate.
         #[arg(long)]
         no_half: bool,
+        /// Also run iotgo as a cluster of this many nodes (2 or more) on the same
+        /// `--database-url` (PostgreSQL), devices on node 0 and apps on node 1, after the
+        /// single-node run.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// The cluster's NATS server (default: a `nats-server` started here on a free
+        /// port, pinned with `--server-cpus`).
+        #[arg(long)]
+        nats_url: Option<String>,
+    },
+    /// Messages per second through NATS in the shape of the cluster's pushes.
+    Nats {
+        /// A NATS server to measure (default: a `nats-server` started here on a free
+        /// port, pinned with `--server-cpus`).
+        #[arg(long)]
+        nats_url: Option<String>,
+        /// Pin the nats-server started here with `taskset -c LIST`.
+        #[arg(long)]
+        server_cpus: Option<String>,
+        /// Publishing connections.
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Subscribing connections, each on `iotgo.push.*` (as every node is).
+        #[arg(long, default_value_t = 1)]
+        subscribers: usize,
+        /// Payload bytes (a push frame of a small update is about 200).
+        #[arg(long, default_value_t = 200)]
+        size: usize,
+        /// Seconds of publishing.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
     },
     /// Keep-alive `POST /api/http` updates.
     HttpUpdate {
@@ -134,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::WsFanout { common, .. }
         | Cmd::HttpUpdate { common, .. }
         | Cmd::Idle { common, .. } => common.strict,
-        Cmd::RefServer { .. } => false,
+        Cmd::RefServer { .. } | Cmd::Nats { .. } => false,
     };
     let ok = match cli.command {
         Cmd::RefServer { queue } => return refserver::serve(queue).await,
@@ -145,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
             inflight,
             rate,
             no_half,
+            nodes,
+            nats_url,
         } => {
             let shape = fanout::Shape {
                 devices,
@@ -153,7 +188,33 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 duration: std::time::Duration::from_secs_f64(common.duration),
             };
-            scenario::ws_fanout(&common, shape, !no_half).await?
+            let cluster =
+                (nodes > 1 || nats_url.is_some()).then_some(scenario::Nodes { n: nodes, nats_url });
+            scenario::ws_fanout(&common, shape, !no_half, cluster).await?
+        }
+        Cmd::Nats {
+            nats_url,
+            server_cpus,
+            publishers,
+            subscribers,
+            size,
+            duration,
+        } => {
+            let launch = target::Launch {
+                iotgo: PathBuf::new(),
+                cpus: server_cpus,
+                database_url: None,
+                env: Vec::new(),
+                ws_queue_len: 0,
+            };
+            let shape = natsbench::Shape {
+                publishers,
+                subscribers,
+                size,
+                duration: std::time::Duration::from_secs_f64(duration),
+            };
+            natsbench::run(&launch, nats_url.as_deref(), shape).await?;
+            true
         }
         Cmd::HttpUpdate { common, conns } => scenario::http_update(&common, conns).await?,
         Cmd::Idle { common, conns } => scenario::idle(&common, conns).await?,

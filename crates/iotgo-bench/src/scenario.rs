@@ -3,7 +3,8 @@
 //! the ratios the targets are stated in.
 
 use crate::Common;
-use crate::fanout::{self, Outcome, Shape};
+use crate::cluster::Cluster;
+use crate::fanout::{self, Aim, Outcome, Shape};
 use crate::report::Report;
 use crate::setup::{self, Fleet};
 use crate::target::{Launch, Server};
@@ -42,8 +43,78 @@ fn ratio(report: &mut Report, what: &str, a: Option<f64>, b: Option<f64>) {
     }
 }
 
-/// `ws-fanout`; with `half`, iotgo runs again paced at half its flat-out rate.
-pub(crate) async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::Result<bool> {
+/// A cluster for `ws-fanout --nodes N`.
+#[derive(Clone, Debug)]
+pub(crate) struct Nodes {
+    /// Nodes to start (2 or more).
+    pub n: usize,
+    /// A NATS server to use instead of starting one.
+    pub nats_url: Option<String>,
+}
+
+/// What an iotgo target gave: flat-out delivered pushes/s and, paced at half, the p99.
+struct Own {
+    delivered: f64,
+    p99_half: Option<f64>,
+}
+
+/// Runs the fan-out flat out at `aim`, then (with `half`) paced at half the acked rate;
+/// one row each, and a note of the commits under the table.
+async fn iotgo_rows(
+    report: &mut Report,
+    notes: &mut Vec<String>,
+    name: &str,
+    aim: &Aim,
+    fleet: &Fleet,
+    shape: &Shape,
+    half: bool,
+) -> anyhow::Result<Own> {
+    let o = fanout::run(aim, fleet, shape).await?;
+    report.row(name, &o, shape.apps);
+    if let Some(c) = &o.committed {
+        let how = if shape.rate.is_none() {
+            "flat out"
+        } else {
+            "paced"
+        };
+        notes.push(format!("- {name}, {how}: {c}"));
+    }
+    let mut own = Own {
+        delivered: o.delivered_rate(),
+        p99_half: None,
+    };
+    if half && shape.rate.is_none() {
+        let rate = o.acked_rate() / 2.0 / shape.devices as f64;
+        let half_shape = Shape {
+            rate: Some(rate),
+            ..shape.clone()
+        };
+        let p = fanout::run(aim, fleet, &half_shape).await?;
+        let row = format!(
+            "{name} paced at half ({:.0} updates/s)",
+            o.acked_rate() / 2.0
+        );
+        report.row(&row, &p, shape.apps);
+        own.p99_half = Some(p.latency.p99_ms());
+    }
+    Ok(own)
+}
+
+/// `ws-fanout`; with `half`, iotgo runs again paced at half its flat-out rate; with
+/// `nodes`, iotgo also runs as a cluster: devices on node 0, apps on node 1.
+pub(crate) async fn ws_fanout(
+    c: &Common,
+    shape: Shape,
+    half: bool,
+    nodes: Option<Nodes>,
+) -> anyhow::Result<bool> {
+    if let Some(n) = &nodes {
+        anyhow::ensure!(n.n >= 2, "--nodes: 2 or more (1 is the single-node run)");
+        anyhow::ensure!(
+            c.database_url.is_some() && c.url.is_none(),
+            "--nodes needs --database-url (a fresh PostgreSQL database) and no --url"
+        );
+    }
     let mut report = Report::new("ws-fanout", c.server_cpus.as_deref());
     let pace = match shape.rate {
         Some(r) => format!("{r}/s per device"),
@@ -51,7 +122,7 @@ pub(crate) async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::R
     };
     report.line(&format!(
         "{} devices × {} apps (each app watches every device), {pace}, {} s per target; \
-         iotgo stores on {}.\n",
+         iotgo stores on {}.{}\n",
         shape.devices,
         shape.apps,
         shape.duration.as_secs_f64(),
@@ -60,10 +131,25 @@ pub(crate) async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::R
         } else {
             "SQLite"
         },
+        match &nodes {
+            Some(n) => format!(
+                " Cluster: {} nodes on the same database and NATS ({}), devices on node 0, \
+                 apps on node 1: every push crosses NATS; its server CPU is the nodes' and \
+                 NATS's together.",
+                n.n,
+                if n.nats_url.is_some() {
+                    "--nats-url"
+                } else {
+                    "nats-server started here"
+                }
+            ),
+            None => String::new(),
+        }
     ));
     report.table();
     let fake = setup::fake_fleet(shape.devices, &c.device_type);
-    let (mut mosq, mut refr, mut own) = (None, None, None);
+    let (mut mosq, mut refr, mut own, mut clustered) = (None, None, None, None);
+    let mut notes = Vec::new();
     if wants(c, "mosquitto") {
         match mqtt::run(&fake, &shape).await {
             Ok(o) => {
@@ -75,49 +161,64 @@ pub(crate) async fn ws_fanout(c: &Common, shape: Shape, half: bool) -> anyhow::R
     }
     if wants(c, "ref") {
         let server = Server::reference(&launch(c))?;
-        let o = fanout::run(server.addr, &fake, &shape, server.pid()).await?;
+        let o = fanout::run(&Aim::one(server.addr, server.pid()), &fake, &shape).await?;
         report.row("in-memory reference", &o, shape.apps);
         refr = Some(o.delivered_rate());
     }
-    let mut paced = None;
     if wants(c, "iotgo") {
         let server = iotgo(c)?;
         let fleet = setup::fleet(server.addr, shape.devices, &c.device_type).await?;
-        let o = fanout::run(server.addr, &fleet, &shape, server.pid()).await?;
-        report.row("iotgo", &o, shape.apps);
-        own = Some(o.delivered_rate());
-        if half && shape.rate.is_none() {
-            let rate = o.acked_rate() / 2.0 / shape.devices as f64;
-            let half_shape = Shape {
-                rate: Some(rate),
-                ..shape.clone()
-            };
-            let p = fanout::run(server.addr, &fleet, &half_shape, server.pid()).await?;
-            let name = format!(
-                "iotgo paced at half ({:.0} updates/s)",
-                o.acked_rate() / 2.0
-            );
-            report.row(&name, &p, shape.apps);
-            paced = Some(p.latency.p99_ms());
-        }
+        let aim = Aim::one(server.addr, server.pid()).counted();
+        let name = if nodes.is_some() {
+            "iotgo, one node"
+        } else {
+            "iotgo"
+        };
+        own = Some(iotgo_rows(&mut report, &mut notes, name, &aim, &fleet, &shape, half).await?);
+    }
+    if let Some(n) = &nodes {
+        let cluster = Cluster::start(&launch(c), n.n, n.nats_url.as_deref())?;
+        let (n0, n1) = (cluster.nodes[0].addr, cluster.nodes[1].addr);
+        let fleet = setup::fleet(n0, shape.devices, &c.device_type).await?;
+        let aim = Aim {
+            devices: Some(n0),
+            apps: Some(n1),
+            pids: cluster.pids(),
+            metrics: cluster.nodes.iter().map(|s| s.addr).collect(),
+        };
+        let name = format!("iotgo, {} nodes (devices on n0, apps on n1)", n.n);
+        clustered =
+            Some(iotgo_rows(&mut report, &mut notes, &name, &aim, &fleet, &shape, half).await?);
     }
     report.line("");
+    for note in notes {
+        report.line(&note);
+    }
+    let own_rate = own.as_ref().map(|o| o.delivered);
     ratio(
         &mut report,
         "iotgo / Mosquitto, delivered pushes/s (target ≥ 0.5, aim ≥ 1.0)",
-        own,
+        own_rate,
         mosq,
     );
     ratio(
         &mut report,
         "iotgo / in-memory reference, delivered pushes/s",
-        own,
+        own_rate,
         refr,
     );
-    if let Some(p99) = paced {
-        report.line(&format!(
-            "- iotgo p99 at half its maximum rate: **{p99:.2} ms** (target < 10 ms)"
-        ));
+    ratio(
+        &mut report,
+        "cluster / one node, delivered pushes/s (the cross-node overhead, same run)",
+        clustered.as_ref().map(|o| o.delivered),
+        own_rate,
+    );
+    for (name, o) in [("iotgo", &own), ("cluster", &clustered)] {
+        if let Some(p99) = o.as_ref().and_then(|o| o.p99_half) {
+            report.line(&format!(
+                "- {name} p99 at half its maximum rate: **{p99:.2} ms** (target < 10 ms)"
+            ));
+        }
     }
     finish(c, report, "ws-fanout")
 }

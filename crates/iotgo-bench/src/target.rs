@@ -61,6 +61,12 @@ impl Server {
 
     /// Starts `iotgo serve` on 127.0.0.1:0 with a fresh data directory.
     pub(crate) fn iotgo(launch: &Launch) -> anyhow::Result<Server> {
+        Server::iotgo_with(launch, &[])
+    }
+
+    /// Starts `iotgo serve` as [`Server::iotgo`] does, with `extra` environment (a
+    /// cluster node's NATS URL and node id); `--server-env` still has the last word.
+    pub(crate) fn iotgo_with(launch: &Launch, extra: &[(&str, &str)]) -> anyhow::Result<Server> {
         let data = tempfile::tempdir()?;
         let mut cmd = pinned(launch, &launch.iotgo);
         cmd.arg("serve")
@@ -71,9 +77,14 @@ impl Server {
             .env("IOTGO_WS_QUEUE_LEN", launch.ws_queue_len.to_string())
             // Thousands of connections from 127.0.0.x: no per-address caps.
             .env("IOTGO_RATE_LIMITS", "off")
+            // The commit counters are read from /metrics (loopback only).
+            .env("IOTGO_METRICS", "open")
             .env("RUST_LOG", "info");
         if let Some(url) = &launch.database_url {
             cmd.env("IOTGO_DATABASE_URL", url);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
         }
         for kv in &launch.env {
             if let Some((k, v)) = kv.split_once('=') {
@@ -103,7 +114,7 @@ impl Drop for Server {
     }
 }
 
-fn pinned(launch: &Launch, program: &std::path::Path) -> Command {
+pub(crate) fn pinned(launch: &Launch, program: &std::path::Path) -> Command {
     match &launch.cpus {
         Some(cpus) => {
             let mut c = Command::new("taskset");
