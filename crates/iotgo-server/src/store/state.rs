@@ -239,14 +239,25 @@ const UPDATE_ROWS_SQLITE: &str = "UPDATE devices SET \
      last_connected_at = COALESCE(j.value ->> 'c', last_connected_at), \
      last_disconnected_at = COALESCE(j.value ->> 'x', last_disconnected_at) \
      FROM jsonb_each($1) AS j WHERE devices.deviceid = j.value ->> 'i' \
-     RETURNING devices.deviceid, devices.last_disconnected_at";
+     RETURNING devices.deviceid";
 
-/// `$2` is this node in cluster mode (`NULL` on a single node): `online` sets the device's
-/// `node`, and an offline write applies only while the device is still this node's — a
-/// device that moved to another node stays online there, and one that went offline
-/// already (buried, or gone offline through another node) is not told so twice. Whether
-/// it applied is in what it answers: `last_disconnected_at` is the write's time only then.
 const UPDATE_ROWS_POSTGRES: &str = "UPDATE devices SET \
+     params = COALESCE(j.p, devices.params), \
+     last_modified = COALESCE(j.m, devices.last_modified), \
+     last_seen_at = COALESCE(j.s, devices.last_seen_at), \
+     online = COALESCE(j.o, devices.online), \
+     last_connected_at = COALESCE(j.c, devices.last_connected_at), \
+     last_disconnected_at = COALESCE(j.x, devices.last_disconnected_at) \
+     FROM json_to_recordset($1::json) \
+     AS j(i text, p text, m bigint, s bigint, o bigint, c bigint, x bigint) \
+     WHERE devices.deviceid = j.i RETURNING devices.deviceid";
+
+/// A node of a cluster (`$2`): `online` sets the device's `node`, and an offline write
+/// applies only while the device is still this node's — a device that moved to another
+/// node stays online there, and one that went offline already (buried, or gone offline
+/// through another node) is not told so twice. Whether it applied is in what it answers:
+/// `last_disconnected_at` is the write's time only then.
+const UPDATE_ROWS_CLUSTER: &str = "UPDATE devices SET \
      params = COALESCE(j.p, devices.params), \
      last_modified = COALESCE(j.m, devices.last_modified), \
      last_seen_at = COALESCE(j.s, devices.last_seen_at), \
@@ -389,7 +400,6 @@ impl Store {
                 // One statement, atomic by itself: one round trip instead of three.
                 let updated = self.update_rows(&self.write, &rows, cache).await?;
                 forget_gone(&rows, &updated, cache);
-                superseded(writes, &rows, &updated, &mut refused);
                 return Ok(Applied { history, refused });
             }
             None => self.write.begin().await?,
@@ -400,12 +410,14 @@ impl Store {
         history.retain(|r| updated.contains_key(r.deviceid.as_str()));
         history::log(&mut tx, self.backend, log, &history).await?;
         tx.commit().await?;
-        superseded(writes, &rows, &updated, &mut refused);
+        if self.node.is_some() {
+            superseded(writes, &rows, &updated, &mut refused);
+        }
         Ok(Applied { history, refused })
     }
 
     /// Writes every row change of a batch in one statement; the deviceids that exist, each
-    /// with its `last_disconnected_at` as written.
+    /// with (cluster mode) its `last_disconnected_at` as written.
     async fn update_rows<'e>(
         &self,
         exec: impl Executor<'e, Database = Any>,
@@ -438,17 +450,20 @@ impl Store {
             })
             .collect();
         let json = serde_json::to_string(&changes).expect("row changes always serialise");
+        if let Some(node) = self.node.as_deref() {
+            let rows: Vec<(String, Option<i64>)> = sqlx::query_as(UPDATE_ROWS_CLUSTER)
+                .bind(json)
+                .bind(node)
+                .fetch_all(exec)
+                .await?;
+            return Ok(rows.into_iter().collect());
+        }
         let sql = match self.backend {
             Backend::Sqlite => UPDATE_ROWS_SQLITE,
             Backend::Postgres => UPDATE_ROWS_POSTGRES,
         };
-        let query = sqlx::query_as(sql).bind(json);
-        let query = match self.backend {
-            Backend::Sqlite => query,
-            Backend::Postgres => query.bind(self.node.as_deref()),
-        };
-        let ids: Vec<(String, Option<i64>)> = query.fetch_all(exec).await?;
-        Ok(ids.into_iter().collect())
+        let ids: Vec<String> = sqlx::query_scalar(sql).bind(json).fetch_all(exec).await?;
+        Ok(ids.into_iter().map(|id| (id, None)).collect())
     }
 
     /// A single node starting or stopping: nothing is connected to it, so every device
