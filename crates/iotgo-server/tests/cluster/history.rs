@@ -4,9 +4,9 @@
 
 use crate::harness::Cluster;
 use crate::helpers::{device, owner};
-use crate::rules::{get, login, update};
+use crate::rules::{get, http, login, update};
 use iotgo_server::history::fold_node_log;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// Longer than a lease (3 s) plus a renewal period and a sweep.
@@ -37,20 +37,11 @@ async fn every_node_reads_every_nodes_history_also_after_one_is_killed() {
     let k = me.apikey.clone();
     let th = device(&c.setup, &me, "03").await;
     c.start(3).await;
-    let http = reqwest::Client::new();
     // Three updates through node 0, three through node 1, in turn.
     for t in 0..6 {
         let params = json!({"temperature": t, "humidity": 50});
         let node = c.base(t % 2).to_owned();
-        let answer: Value = http
-            .post(format!("{node}/api/http"))
-            .json(&update(&th, &k, false, params))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = http(&node, &update(&th, &k, false, params)).await;
         assert_eq!(answer["error"], 0, "{answer}");
     }
     let all: Vec<f64> = (0..6).map(f64::from).collect();

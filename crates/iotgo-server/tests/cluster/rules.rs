@@ -435,7 +435,7 @@ async fn the_generated_admin_and_its_revocation_are_the_clusters() {
 }
 
 /// A Device API request over HTTP to `base`.
-async fn http(base: &str, body: &Value) -> Value {
+pub(crate) async fn http(base: &str, body: &Value) -> Value {
     let res = reqwest::Client::new()
         .post(format!("{base}/api/http"))
         .json(body)

@@ -119,13 +119,7 @@ impl Store {
                 .bind(node)
                 .fetch_all(&self.write)
                 .await?;
-        let mut rows = Vec::new();
-        for text in &logs {
-            match serde_json::from_str::<Vec<LogRow>>(text) {
-                Ok(batch) => rows.extend(batch.into_iter().map(from_log_row)),
-                Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
-            }
-        }
+        let mut rows = super::parse_log(&logs);
         keep_created(&self.write, self.backend, &mut rows).await?;
         Ok((rows, logs.len() as u64))
     }

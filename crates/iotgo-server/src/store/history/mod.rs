@@ -306,13 +306,7 @@ impl Store {
             sqlx::query_scalar("SELECT data FROM device_history_log ORDER BY id")
                 .fetch_all(&self.write)
                 .await?;
-        let mut rows = Vec::new();
-        for text in &logs {
-            match serde_json::from_str::<Vec<LogRow>>(text) {
-                Ok(batch) => rows.extend(batch.into_iter().map(from_log_row)),
-                Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
-            }
-        }
+        let mut rows = parse_log(&logs);
         keep_created(&self.write, self.backend, &mut rows).await?;
         Ok(rows)
     }
@@ -380,6 +374,19 @@ impl Store {
         tx.commit().await?;
         Ok((gone, false))
     }
+}
+
+/// The points of log rows (their JSON text), in order; an unreadable row is logged and
+/// skipped.
+pub(super) fn parse_log(logs: &[String]) -> Vec<HistoryRow> {
+    let mut rows = Vec::new();
+    for text in logs {
+        match serde_json::from_str::<Vec<LogRow>>(text) {
+            Ok(batch) => rows.extend(batch.into_iter().map(from_log_row)),
+            Err(e) => tracing::warn!(error = %e, "history log row unreadable; skipped"),
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
