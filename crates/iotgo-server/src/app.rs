@@ -22,9 +22,21 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-/// What every handler can reach; cheap to clone.
+/// What every handler can reach: one `Arc`, so the clone that every extractor and
+/// middleware makes per request is one reference count, whatever [`Shared`] holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The database.
     pub store: Store,
     /// The history of device data, read side (the writer records it).
@@ -118,7 +130,7 @@ impl App {
         )?);
         let mail = Arc::new(Mail::start(&config, store.clone(), metrics.clone())?);
         let throttles = Throttles::new(&config, metrics.clone());
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             mail,
             throttles,
             passwords,
@@ -130,7 +142,7 @@ impl App {
             admins: Arc::new(admins),
             http: reqwest::Client::builder().build()?,
             config: Arc::new(config),
-        };
+        }));
         Ok(App {
             state,
             generated_admin,

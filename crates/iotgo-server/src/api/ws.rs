@@ -68,7 +68,7 @@ const WRITE_BATCH: usize = 64;
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 async fn run(state: AppState, socket: WebSocket, client: IpAddr) {
-    let (config, api) = (state.config, state.devices);
+    let (config, api) = (state.config.clone(), state.devices.clone());
     let _open = api.track_socket();
     let mut shutdown = api.shutdown_signal();
     if *shutdown.borrow() {
