@@ -222,9 +222,9 @@ pub async fn start(api: &Arc<DeviceApi>, bus: Arc<Bus>) -> anyhow::Result<()> {
     let subscriptions = listen::subscribe(&bus)
         .await
         .context("cannot subscribe on NATS")?;
-    lease::join(api, &bus).await?;
+    let run = lease::join(api, &bus).await?;
     api.spawn(listen::run(bus.clone(), subscriptions, Arc::downgrade(api)));
-    api.spawn(lease::run(bus, Arc::downgrade(api)));
+    api.spawn(lease::run(bus, Arc::downgrade(api), run));
     Ok(())
 }
 

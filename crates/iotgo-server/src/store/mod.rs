@@ -31,7 +31,7 @@ pub use history::{HistoryLog, HistoryRow, RawPoint, cluster_log_rows, history_ro
 pub use leases::Leases;
 pub use licenses::Licenses;
 pub use models::{Device, License, Millis, User, UserRecord};
-pub use nodes::{Buried, Nodes};
+pub use nodes::{Buried, Join, Nodes};
 pub use state::{Applied, DeviceState, StateCache, StateLimits, StateWrite};
 pub use users::{Rotated, Users};
 

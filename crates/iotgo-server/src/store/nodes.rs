@@ -17,16 +17,31 @@ macro_rules! now_ms {
     };
 }
 
-const JOIN: &str = concat!(
+/// Takes the lease of a node id whose last holder's lease ended (that run died).
+const TAKE: &str = concat!(
+    "UPDATE nodes SET lease_until = ",
+    now_ms!(),
+    " + $2, started_at = $3 WHERE node_id = $1 AND lease_until < ",
+    now_ms!()
+);
+/// Takes the lease of a node id that nobody holds.
+const FIRST: &str = concat!(
     "INSERT INTO nodes (node_id, lease_until, started_at) VALUES ($1, ",
     now_ms!(),
-    " + $2, $3) ON CONFLICT (node_id) DO UPDATE SET lease_until = EXCLUDED.lease_until, \
-     started_at = EXCLUDED.started_at"
+    " + $2, $3) ON CONFLICT (node_id) DO NOTHING"
 );
+/// A live lease of a node id: until when, and how long from now.
+const HELD: &str = concat!(
+    "SELECT lease_until, lease_until - ",
+    now_ms!(),
+    " FROM nodes WHERE node_id = $1"
+);
+/// Renews the lease of this run of the node (`started_at`), so that a run whose lease was
+/// taken over learns it.
 const RENEW: &str = concat!(
     "UPDATE nodes SET lease_until = ",
     now_ms!(),
-    " + $2 WHERE node_id = $1"
+    " + $2 WHERE node_id = $1 AND started_at = $3"
 );
 const EXPIRED: &str = concat!("SELECT node_id FROM nodes WHERE lease_until < ", now_ms!());
 const BURY: &str = concat!(
@@ -37,6 +52,21 @@ const BURY: &str = concat!(
 /// The devices a node held when it stopped or died, now offline: (deviceid, owner's
 /// apikey) each.
 pub type Buried = Vec<(String, String)>;
+
+/// What [`Nodes::join`] found.
+#[derive(Debug)]
+pub enum Join {
+    /// The lease is this run's.
+    Joined(Buried),
+    /// A live run holds the lease of this node id until `until` (ms, the database's clock),
+    /// `left` from now.
+    Held {
+        /// When its lease ends unless renewed.
+        until: i64,
+        /// How long that is from now.
+        left: Duration,
+    },
+}
 
 /// The `nodes` table.
 #[derive(Clone, Copy)]
@@ -49,27 +79,46 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Nodes<'_> {
-    /// Node `node` starts with a lease of `lease`: what an earlier run of the same node
-    /// left online goes offline at `at` (its sockets died with it).
-    pub async fn join(&self, node: &str, lease: Duration, at: Millis) -> StoreResult<Buried> {
+    /// The run of node `node` that started at `run` takes the lease for `lease` unless a
+    /// live run holds it: what an earlier run of the same node left online goes offline at
+    /// `run` (its sockets died with it).
+    pub async fn join(&self, node: &str, lease: Duration, run: Millis) -> StoreResult<Join> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(JOIN)
-            .bind(node)
-            .bind(ms(lease))
-            .bind(at.0)
-            .execute(&mut *tx)
-            .await?;
-        let buried = offline_of(&mut tx, node, at).await?;
+        let mut took = false;
+        for sql in [TAKE, FIRST] {
+            let done = sqlx::query(sql)
+                .bind(node)
+                .bind(ms(lease))
+                .bind(run.0)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                took = true;
+                break;
+            }
+        }
+        if !took {
+            let held: Option<(i64, i64)> = sqlx::query_as(HELD)
+                .bind(node)
+                .fetch_optional(&mut *tx)
+                .await?;
+            // Gone between the statements (a survivor buried it): free now.
+            let (until, left) = held.unwrap_or((0, 0));
+            let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+            return Ok(Join::Held { until, left });
+        }
+        let buried = offline_of(&mut tx, node, run).await?;
         tx.commit().await?;
-        Ok(buried)
+        Ok(Join::Joined(buried))
     }
 
-    /// Renews the lease of `node`; false when it has none any more (another node found it
-    /// dead and buried it).
-    pub async fn renew(&self, node: &str, lease: Duration) -> StoreResult<bool> {
+    /// Renews the lease of the run of `node` that started at `run`; false when it has none
+    /// any more (another node found it dead and buried it, or another run took it).
+    pub async fn renew(&self, node: &str, run: Millis, lease: Duration) -> StoreResult<bool> {
         let done = sqlx::query(RENEW)
             .bind(node)
             .bind(ms(lease))
+            .bind(run.0)
             .execute(self.write)
             .await?;
         Ok(done.rows_affected() == 1)

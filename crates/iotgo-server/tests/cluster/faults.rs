@@ -218,3 +218,33 @@ async fn postgres_killed_mid_load_nodes_recover_and_keep_every_acked_update() {
     }
     eprintln!("updates refused while PostgreSQL was away: {failed}");
 }
+
+#[tokio::test]
+async fn a_second_node_with_a_live_nodes_id_is_refused_and_a_crashed_ones_restart_waits() {
+    let Some(mut c) = Cluster::new().await else {
+        return;
+    };
+    c.start(1).await;
+    let out = c.same_id_as(0).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node id n0 is in use"), "{err}");
+    // n0 kept its lease all along.
+    let health = format!("{}/healthz", c.base(0));
+    let answer: Value = reqwest::get(&health).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["status"], "ok", "{answer}");
+    assert!(
+        !c.nodes[0]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("lease was taken"))
+    );
+
+    // Killed and started again at once: the new run waits out the old run's lease.
+    c.kill(0).await;
+    c.restart(0).await;
+    let log = c.nodes[0].log.lock().unwrap().join("\n");
+    assert!(log.contains("waiting for it to end"), "{log}");
+}

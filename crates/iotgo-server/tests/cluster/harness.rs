@@ -197,6 +197,30 @@ impl Cluster {
         i
     }
 
+    /// Starts a second node with node `i`'s id (on a data directory of its own) and waits
+    /// for it to exit, for at most three leases: its exit status and what it printed.
+    pub(crate) async fn same_id_as(&self, i: usize) -> std::process::Output {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_iotgo"))
+            .arg("serve")
+            .env("IOTGO_LISTEN", "127.0.0.1:0")
+            .env("IOTGO_DATA_DIR", dir.path())
+            .env("IOTGO_DATABASE_URL", &self.db)
+            .env("IOTGO_NATS_URL", &self.nats.url)
+            .env("IOTGO_NODE_ID", format!("n{i}"))
+            .env("IOTGO_CLUSTER_LEASE", LEASE)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(9), child.wait_with_output())
+            .await
+            .expect("a node with a live node's id exits")
+            .unwrap()
+    }
+
     /// `http://…` of node `i`.
     pub(crate) fn base(&self, i: usize) -> &str {
         &self.nodes[i].base
