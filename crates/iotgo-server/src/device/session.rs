@@ -221,6 +221,9 @@ pub struct Session {
     forwarded: JoinSet<()>,
     /// The client address of the upgrade request, for the throttle of failed apikeys.
     client: IpAddr,
+    /// Updates queued in the pipeline, and answered, since the connection opened.
+    updates_queued: u64,
+    updates_answered: u64,
 }
 
 impl Session {
@@ -240,6 +243,8 @@ impl Session {
             token_expiry: None,
             forwarded: JoinSet::new(),
             client,
+            updates_queued: 0,
+            updates_answered: 0,
         };
         (session, outbox)
     }
@@ -260,6 +265,18 @@ impl Session {
     /// connection may pipeline (32) wait for their commit.
     pub fn takes_frames(&self) -> bool {
         self.pending.len() < PIPELINE
+    }
+
+    /// Updates this connection queued in the group commit so far (the `n`th one queued
+    /// is answered once [`Session::updates_answered`] reaches `n`): MQTT acknowledges a
+    /// publish only after its update committed.
+    pub fn updates_queued(&self) -> u64 {
+        self.updates_queued
+    }
+
+    /// Updates of this connection answered so far, in the order they were queued.
+    pub fn updates_answered(&self) -> u64 {
+        self.updates_answered
     }
 
     /// One text frame from the client: a request, a device's answer to a forwarded
@@ -298,6 +315,7 @@ impl Session {
             .pending
             .pop_front()
             .expect("the oldest update stays queued until it is answered here");
+        self.updates_answered += 1;
         let reply = p.update.complete(&self.api, written);
         self.answered(reply, p.from_device, p.indie_sender);
         self.settle().await;
@@ -375,11 +393,14 @@ impl Session {
             .update(req, params, &raw, Some(self.peer.id()))
             .await
         {
-            Outcome::Committing(update) => self.pending.push_back(Pending {
-                update,
-                from_device,
-                indie_sender,
-            }),
+            Outcome::Committing(update) => {
+                self.updates_queued += 1;
+                self.pending.push_back(Pending {
+                    update,
+                    from_device,
+                    indie_sender,
+                });
+            }
             Outcome::Done(reply) => {
                 self.drain().await;
                 self.answered(reply, from_device, indie_sender);
@@ -428,7 +449,8 @@ impl Session {
         }
     }
 
-    fn watch(&mut self, deviceid: &str) {
+    /// Watches one device (an app's request for it, or its subscription).
+    pub fn watch(&mut self, deviceid: &str) {
         self.is_app();
         if !self.watching.contains(deviceid) {
             self.watching.insert(deviceid.to_owned());
@@ -566,5 +588,6 @@ fn for_sender(indie_sender: bool, answer: Value) -> Value {
     }
 }
 
+mod connect;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,96 @@
+//! What a broken or silent client gets: closed, without harm to anyone else.
+
+use crate::client::{connect, connect_packet, mqtt_app, raw, send_until_closed};
+use crate::support::{device, owner, web_device, web_device_until};
+use rumqttc::QoS;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn garbage_and_oversized_packets_are_closed_and_the_server_goes_on() {
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    let mut watcher = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    watcher
+        .subscribe(&format!("iotgo/{id}/state"), QoS::AtMostOnce)
+        .await;
+    watcher.publish_on(&format!("iotgo/{id}/state")).await;
+
+    // Not MQTT at all.
+    let mut tcp = raw(&app).await;
+    let got = send_until_closed(&mut tcp, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(got, Some(Vec::new()));
+    // A CONNECT, then garbage.
+    let mut tcp = raw(&app).await;
+    let mut bytes = connect_packet(&id, &alice.apikey, 30);
+    bytes.extend_from_slice(&[0xff; 64]);
+    let got = send_until_closed(&mut tcp, &bytes).await.expect("closed");
+    assert_eq!(&got[..4], [0x20, 2, 0, 0]);
+    // A publish larger than max_body_bytes (64 KiB): closed when its header announces it.
+    let mut tcp = raw(&app).await;
+    let mut bytes = connect_packet(&id, &alice.apikey, 30);
+    let mut big = bytes::BytesMut::new();
+    let payload = vec![b'x'; 70 * 1024];
+    rumqttc::Packet::Publish(rumqttc::Publish::new(
+        format!("iotgo/{id}/up"),
+        QoS::AtMostOnce,
+        payload,
+    ))
+    .write(&mut big, usize::MAX)
+    .unwrap();
+    bytes.extend_from_slice(&big);
+    assert!(send_until_closed(&mut tcp, &bytes).await.is_some());
+
+    // Everyone else is served as before.
+    let mut dev = connect(&app, &id, &alice.apikey).await.unwrap();
+    dev.publish_acked(
+        &format!("iotgo/{id}/up"),
+        &json!({"action": "update", "params": {"switch": "on"}}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        watcher.json_on(&format!("iotgo/{id}/state")).await,
+        json!({"switch": "on"})
+    );
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_device_silent_past_its_keep_alive_goes_offline() {
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    let mut tcp = raw(&app).await;
+    tcp.write_all(&connect_packet(&id, &alice.apikey, 1))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    tcp.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    web_device_until(&app, &alice, &id, |d| d["online"] == true).await;
+    // Nothing more is sent: after 1.5 s the server closes and the device is offline.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        tcp.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "not closed within 3 s");
+    let d = web_device_until(&app, &alice, &id, |d| d["online"] == false).await;
+    assert_eq!(d["online"], false);
+    assert_eq!(web_device(&app, &alice, &id).await["online"], false);
+}
+
+#[tokio::test]
+async fn a_connect_must_come_in_time() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.http_header_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut tcp = raw(&app).await;
+    let got = send_until_closed(&mut tcp, &[]).await;
+    assert_eq!(got, Some(Vec::new()));
+}
