@@ -221,6 +221,10 @@ pub struct Session {
     forwarded: JoinSet<()>,
     /// The client address of the upgrade request, for the throttle of failed apikeys.
     client: IpAddr,
+    /// This connection's own updates are pushed to it too (MQTT: a subscriber of a
+    /// device's `state` sees every change, its own included); WebSocket apps are never
+    /// echoed theirs.
+    own_pushes: bool,
     /// Updates queued in the pipeline, and answered, since the connection opened.
     updates_queued: u64,
     updates_answered: u64,
@@ -243,6 +247,7 @@ impl Session {
             token_expiry: None,
             forwarded: JoinSet::new(),
             client,
+            own_pushes: false,
             updates_queued: 0,
             updates_answered: 0,
         };
@@ -390,7 +395,12 @@ impl Session {
         }
         match self
             .api
-            .update(req, params, &raw, Some(self.peer.id()))
+            .update(
+                req,
+                params,
+                &raw,
+                (!self.own_pushes).then(|| self.peer.id()),
+            )
             .await
         {
             Outcome::Committing(update) => {

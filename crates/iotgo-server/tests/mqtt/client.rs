@@ -39,6 +39,7 @@ pub(crate) async fn connect(
     let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     options.set_credentials(username, password);
     options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(2 << 20, 2 << 20);
     let (client, mut events) = AsyncClient::new(options, 16);
     loop {
         let event = tokio::time::timeout(WAIT, events.poll())

@@ -94,3 +94,58 @@ async fn a_connect_must_come_in_time() {
     let got = send_until_closed(&mut tcp, &[]).await;
     assert_eq!(got, Some(Vec::new()));
 }
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_cut_off_and_others_keep_up() {
+    const PUSHES: usize = 40;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.ws_queue_len = 4;
+        c.max_body_bytes = 1 << 20;
+        c.max_params_keys = 1 << 20;
+    })
+    .await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "00").await;
+    let state = format!("iotgo/{id}/state");
+    // Subscribes, then reads nothing more.
+    let mut stuck = raw(&app).await;
+    stuck
+        .write_all(&connect_packet(&alice.apikey, &alice.apikey, 0))
+        .await
+        .unwrap();
+    let mut subscribe = bytes::BytesMut::new();
+    rumqttc::Packet::Subscribe(rumqttc::Subscribe::new(&state, QoS::AtMostOnce))
+        .write(&mut subscribe, usize::MAX)
+        .unwrap();
+    stuck.write_all(&subscribe).await.unwrap();
+    let mut reader = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    reader.subscribe(&state, QoS::AtMostOnce).await;
+    reader.publish_on(&state).await;
+
+    let big = "z".repeat(512 * 1024);
+    let mut dev = connect(&app, &id, &alice.apikey).await.unwrap();
+    let send_all = async {
+        for n in 0..PUSHES {
+            let update = json!({"action": "update", "params": {"n": n, "blob": big}});
+            dev.publish_acked(&format!("iotgo/{id}/up"), &update.to_string())
+                .await;
+        }
+    };
+    let read_all = async {
+        for n in 0..PUSHES {
+            assert_eq!(reader.json_on(&state).await["n"], n);
+        }
+    };
+    tokio::join!(send_all, read_all);
+    // The stuck one was closed: what it had not read ends, then the connection.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stuck.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(matches!(closed, Ok(Ok(_))), "not closed");
+    let (_, metrics) = app.metrics().await;
+    assert!(metrics.contains("iotgo_peers_cut_off_total 1"), "{metrics}");
+}

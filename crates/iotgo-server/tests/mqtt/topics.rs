@@ -207,6 +207,11 @@ async fn updates_cross_transports_both_ways() {
         answer,
         json!({"error": 0, "deviceid": id, "apikey": alice.apikey})
     );
+    // Its own update shows on `state` too.
+    assert_eq!(
+        mqtt_app.json_on(&format!("iotgo/{id}/state")).await,
+        json!({"switch": "on"})
+    );
     let push = ws_app.recv().await;
     assert_eq!(
         push,

@@ -114,6 +114,8 @@ impl Session {
             self.expires_at(expires);
         }
         tracing::Span::current().record("user", user.email.as_str());
+        // Its `state` subscriptions show every change, its own `set` included.
+        self.own_pushes = true;
         // Left with the hub's lists when the session ends (its token among them).
         self.users.insert(user.apikey.clone());
         Ok(user.apikey)
