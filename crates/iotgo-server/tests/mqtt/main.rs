@@ -8,6 +8,7 @@ mod helpers;
 mod support;
 
 mod auth;
+mod binary;
 mod client;
 mod robust;
 mod topics;
