@@ -149,3 +149,64 @@ async fn a_subscriber_that_never_reads_is_cut_off_and_others_keep_up() {
     let (_, metrics) = app.metrics().await;
     assert!(metrics.contains("iotgo_peers_cut_off_total 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn mqtt_connections_are_held_to_the_connection_caps() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.rate_limits = true;
+        c.max_connections_per_ip = 3;
+    })
+    .await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    // Counted with HTTP's: the test's HTTP client holds one keep-alive connection.
+    let _first = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    let _second = connect(&app, &id, &alice.apikey).await.unwrap();
+    // A fourth connection from the same address: closed at once, no CONNACK.
+    let mut tcp = raw(&app).await;
+    let got = send_until_closed(&mut tcp, &connect_packet(&id, &alice.apikey, 30)).await;
+    assert_eq!(got, Some(Vec::new()));
+    let (_, metrics) = app.metrics().await;
+    assert!(
+        metrics.contains(r#"iotgo_connections_refused_total{reason="per_ip"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_closes_mqtt_connections_and_marks_devices_offline() {
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    let mut dev = connect(&app, &id, &alice.apikey).await.unwrap();
+    let mut watcher = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    watcher.subscribe("iotgo/+/online", QoS::AtMostOnce).await;
+    assert_eq!(
+        &watcher
+            .publish_on(&format!("iotgo/{id}/online"))
+            .await
+            .payload[..],
+        b"true"
+    );
+    dev.publish_acked(
+        &format!("iotgo/{id}/up"),
+        &json!({"action": "update", "params": {"switch": "on"}}).to_string(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    // The drain ends long before its timeout (10 s): the MQTT connections closed.
+    let app = app.restart().await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(dev.closed_within(std::time::Duration::from_secs(1)).await);
+    assert!(
+        watcher
+            .closed_within(std::time::Duration::from_secs(1))
+            .await
+    );
+    let d = web_device(&app, &alice, &id).await;
+    assert_eq!(
+        (&d["online"], &d["params"]["switch"]),
+        (&json!(false), &json!("on"))
+    );
+}

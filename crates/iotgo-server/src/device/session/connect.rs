@@ -10,8 +10,9 @@ use iotgo_protocol::{Action, ApiKey, DeviceId, Echo, ErrorCode, Request, Sender}
 
 impl Session {
     /// Binds this connection to `deviceid` when `key` is its owner's apikey, its device
-    /// key, or (a claimed indie device) its factory license: the device is online from
-    /// here, as after a WebSocket device's first request. Gives the key the device's
+    /// key, or (a claimed indie device) its factory license: the device is online
+    /// (committed, its apps told) when this returns, as after a WebSocket device's first
+    /// request. Gives the key the device's
     /// requests then carry (a license gives the device key, as `register` answers it).
     /// Refused: 400 (not a key), 403 (wrong key), 404 (license of an unclaimed device),
     /// 429 (the address sent too many wrong keys), 500.
@@ -61,6 +62,8 @@ impl Session {
         tracing::Span::current().record("deviceid", id);
         self.bound.insert(id.to_owned());
         self.connecting = self.api.device_bound(req.deviceid, access, &self.peer);
+        // Online (committed, apps told) before the transport says the device connected.
+        self.settle().await;
         Ok(key)
     }
 
