@@ -8,16 +8,22 @@
 //! their topic when one of the connection's subscriptions matches it. A client that
 //! stops reading fills the queue and is cut off, as a WebSocket is.
 //!
+//! A Will is a publish the client left with its CONNECT, under its ACL (else CONNACK 5):
+//! it is handled as if the client had published it when the connection ends without a
+//! DISCONNECT (not when the server shuts down, nor when a newer connection takes its
+//! device over).
+//!
 //! Decisions of this slice (docs/mqtt.md): MQTT 5 is refused (CONNACK 1); a persistent
-//! session (clean_session=false) is treated as a clean one (session_present=false); no
-//! Will; QoS 2 publishes close the connection; what the server publishes is QoS 0; a
+//! session (clean_session=false) is treated as a clean one (session_present=false);
+//! QoS 2 publishes close the connection; what the server publishes is QoS 0; a
 //! publish outside the client's ACL closes the connection, a filter outside it gets the
 //! SUBACK failure code.
 
 use super::topics::{self, APP_LEAVES, DEVICE_LEAVES, Scope};
+use super::writer::write_out;
 use crate::app::AppState;
 use crate::device::Session;
-use crate::hub::{Outbox, Peer};
+use crate::hub::Peer;
 use crate::shutdown::Counted;
 use axum::extract::ws::Message;
 use bytes::{Bytes, BytesMut};
@@ -36,16 +42,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::{Instant, sleep_until};
 
-/// Bytes gathered before a write while the writer batches queued messages.
-const WRITE_BUFFER: usize = 16 * 1024;
-/// Most queued messages written with one write.
-const WRITE_BATCH: usize = 64;
 /// How long a closing connection waits for what is queued to be written.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Who the connection speaks for, proved by its CONNECT.
 #[derive(Clone)]
-enum Role {
+pub(super) enum Role {
     /// A device: its requests carry this deviceid and key.
     Device { id: DeviceId, key: String },
     /// An app of the user with this apikey.
@@ -53,7 +55,7 @@ enum Role {
 }
 
 /// The subscriptions of a connection, shared by its reader and its writer.
-type Filters = Arc<Mutex<Vec<String>>>;
+pub(super) type Filters = Arc<Mutex<Vec<String>>>;
 
 /// Serves one accepted connection from `client` to its end.
 pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
@@ -83,11 +85,6 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
     let peer = session.peer().clone();
     let filters = Filters::default();
     let mut writer = tokio::spawn(write_out(outbox, write, role.clone(), filters.clone()));
-    // A persistent session is not kept in this slice: never "present".
-    send(
-        &peer,
-        Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
-    );
     let keep_alive = match connect.keep_alive {
         // No keep-alive asked: the WebSocket's idle timeout bounds a silent connection.
         0 => state.config.ws_idle_timeout,
@@ -101,54 +98,105 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
         filters,
         acks: VecDeque::new(),
     };
+    // The Will: a publish under the connection's ACL, made into its request now.
+    let will = match &connect.last_will {
+        None => Ok(None),
+        Some(w) => {
+            let publish = Publish::from_bytes(w.topic.clone(), QoS::AtMostOnce, w.message.clone());
+            conn.request(&publish)
+                .await
+                .map(Some)
+                .ok_or(w.topic.clone())
+        }
+    };
+    let will = match will {
+        Ok(will) => will,
+        Err(topic) => {
+            tracing::info!(topic, "MQTT: a Will outside the ACL, refused");
+            conn.state.metrics.mqtt_connects_refused.increment(1);
+            let refused = ConnAck::new(ConnectReturnCode::NotAuthorized, false);
+            send(&peer, Packet::ConnAck(refused));
+            drop(conn);
+            peer.send(Message::Close(None));
+            if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
+                writer.abort();
+            }
+            return;
+        }
+    };
+    // A persistent session is not kept in this slice: never "present".
+    send(
+        &peer,
+        Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, false)),
+    );
     let mut shutdown = api.shutdown_signal();
     if *shutdown.borrow() {
         shutdown.mark_changed();
     }
     let mut last_heard = Instant::now();
-    // Whether the queue is written out before the socket closes: not for a client cut
-    // off (its queue is full, or a newer connection took its device over).
-    let polite = loop {
+    let end = loop {
         let expiry = conn.session.token_expiry();
         tokio::select! {
             packet = reader.next(), if conn.session.takes_frames() => {
                 last_heard = Instant::now();
                 match packet {
                     Ok(packet) => {
-                        if !Box::pin(conn.handle(packet)).await {
-                            break true;
+                        if let Some(end) = Box::pin(conn.handle(packet)).await {
+                            break end;
                         }
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "MQTT: connection closed");
-                        break true;
+                        break End::Abrupt;
                     }
                 }
             }
             () = conn.session.answer_next() => conn.ack_committed(),
-            _ = peer.killed() => break false,
-            _ = shutdown.changed() => break true,
+            _ = peer.killed() => break End::CutOff,
+            _ = shutdown.changed() => break End::Shutdown,
             _ = sleep_until(last_heard + keep_alive) => {
                 tracing::debug!("MQTT: keep-alive expired");
-                break true;
+                break End::Abrupt;
             }
-            _ = sleep_until(expiry.unwrap_or(last_heard)), if expiry.is_some() => break true,
+            _ = sleep_until(expiry.unwrap_or(last_heard)), if expiry.is_some() => {
+                break End::Abrupt;
+            }
         }
     };
-    if polite && api.is_shutting_down() {
+    let will = will.filter(|_| end == End::Abrupt && !api.is_shutting_down());
+    if let Some(will) = &will {
+        Box::pin(conn.session.receive(will)).await;
+    }
+    if will.is_some() || api.is_shutting_down() {
+        // What was read (and the Will) is answered: updates once committed.
         Box::pin(conn.session.answer_all()).await;
         conn.ack_committed();
     }
     drop(conn);
     // What is queued goes out first (a refusal's reason, say), then the socket closes;
     // a client cut off for not reading gets nothing more.
-    if polite && peer.send(Message::Close(None)) {
+    if end != End::CutOff && peer.send(Message::Close(None)) {
         if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
             writer.abort();
         }
     } else {
         writer.abort();
     }
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client sent DISCONNECT: its Will is dropped.
+    Disconnect,
+    /// The server shuts down: what was read is answered; no Will.
+    Shutdown,
+    /// An end the client did not announce (the socket closed, keep-alive expired, a
+    /// broken or refused packet, its token expired): its Will is published.
+    Abrupt,
+    /// Cut off: its queue is full, or a newer connection took its device over. Nothing
+    /// more is written to it, and no Will is published.
+    CutOff,
 }
 
 /// Answers a refused CONNECT and closes.
@@ -273,13 +321,13 @@ struct Connection {
 }
 
 impl Connection {
-    /// Handles one packet; false when the connection is to close.
-    async fn handle(&mut self, packet: Packet) -> bool {
+    /// Handles one packet; how the connection ends when it is to close.
+    async fn handle(&mut self, packet: Packet) -> Option<End> {
         match packet {
-            Packet::Publish(publish) => self.publish(publish).await,
+            Packet::Publish(publish) => (!self.publish(publish).await).then_some(End::Abrupt),
             Packet::Subscribe(subscribe) => {
                 self.subscribe(subscribe).await;
-                true
+                None
             }
             Packet::Unsubscribe(unsubscribe) => {
                 let mut filters = self.filters.lock();
@@ -289,18 +337,18 @@ impl Connection {
                     &self.peer,
                     Packet::UnsubAck(UnsubAck::new(unsubscribe.pkid)),
                 );
-                true
+                None
             }
             Packet::PingReq => {
                 send(&self.peer, Packet::PingResp);
-                true
+                None
             }
             // What the server publishes is QoS 0: nothing to acknowledge.
-            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => true,
-            Packet::Disconnect => false,
+            Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_) => None,
+            Packet::Disconnect => Some(End::Disconnect),
             other => {
                 tracing::debug!(packet = ?other, "MQTT: unexpected packet, closing");
-                false
+                Some(End::Abrupt)
             }
         }
     }
@@ -465,52 +513,6 @@ impl Connection {
                     send(&self.peer, Packet::Publish(publish));
                 }
             }
-        }
-    }
-}
-
-/// The writer: takes the connection's queue and writes it onto the socket, a burst with
-/// one write. Binary messages are packets already encoded; text messages (Device API
-/// JSON from the session and the hub) are published on their topic when subscribed.
-async fn write_out(outbox: Outbox, mut io: WriteHalf<Counted>, role: Role, filters: Filters) {
-    let mut buf = BytesMut::new();
-    loop {
-        let mut next = Some(outbox.recv().await);
-        let mut close = false;
-        let mut batched = 0;
-        while let Some(msg) = next.take() {
-            match msg {
-                Message::Binary(packet) => buf.extend_from_slice(&packet),
-                Message::Text(text) => {
-                    let routed = match &role {
-                        Role::Device { id, .. } => Some((
-                            format!("iotgo/{id}/down"),
-                            Bytes::copy_from_slice(text.as_bytes()),
-                        )),
-                        Role::App { .. } => topics::for_app(&text),
-                    };
-                    if let Some((topic, payload)) = routed
-                        && topics::wanted(&topic, &filters.lock())
-                    {
-                        let publish = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
-                        let _ = publish.write(&mut buf);
-                    }
-                }
-                Message::Close(_) => close = true,
-                Message::Ping(_) | Message::Pong(_) => {}
-            }
-            batched += 1;
-            if !close && batched < WRITE_BATCH && buf.len() < WRITE_BUFFER {
-                next = outbox.try_recv();
-            }
-        }
-        if !buf.is_empty() && io.write_all(&buf).await.is_err() {
-            return;
-        }
-        buf.clear();
-        if close {
-            let _ = io.shutdown().await;
-            return;
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod connection;
 mod topics;
+mod writer;
 
 use crate::app::AppState;
 use crate::net::{Http, Reads};

@@ -5,8 +5,8 @@ use crate::helpers::{TestApp, spawn_app_with};
 use crate::support::WAIT;
 use bytes::BytesMut;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Outgoing,
-    Packet, Publish, QoS, SubscribeReasonCode,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions,
+    Outgoing, Packet, Publish, QoS, SubscribeReasonCode,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -34,12 +34,25 @@ pub(crate) async fn connect(
     username: &str,
     password: &str,
 ) -> Result<Client, ConnectReturnCode> {
+    connect_with_will(app, username, password, None).await
+}
+
+/// [`connect`] leaving a Will.
+pub(crate) async fn connect_with_will(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    will: Option<LastWill>,
+) -> Result<Client, ConnectReturnCode> {
     let addr = app.mqtt.expect("MQTT is on");
     let id = format!("test-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
     let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     options.set_credentials(username, password);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(2 << 20, 2 << 20);
+    if let Some(will) = will {
+        options.set_last_will(will);
+    }
     let (client, mut events) = AsyncClient::new(options, 16);
     loop {
         let event = tokio::time::timeout(WAIT, events.poll())
@@ -145,6 +158,12 @@ impl Client {
     pub(crate) async fn json_on(&mut self, topic: &str) -> serde_json::Value {
         let p = self.publish_on(topic).await;
         serde_json::from_slice(&p.payload).unwrap()
+    }
+
+    /// Says DISCONNECT, and waits for the server to close.
+    pub(crate) async fn disconnect(mut self) {
+        self.client.disconnect().await.unwrap();
+        assert!(self.closed_within(WAIT).await);
     }
 
     /// Whether the server closes the connection within `wait`.

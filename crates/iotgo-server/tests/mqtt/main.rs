@@ -12,3 +12,4 @@ mod binary;
 mod client;
 mod robust;
 mod topics;
+mod will;
