@@ -119,6 +119,17 @@ impl Client {
         }
     }
 
+    /// The packet ids of the next `n` PUBACKs, in the order they came.
+    pub(crate) async fn pubacks(&mut self, n: usize) -> Vec<u16> {
+        let mut pkids = Vec::with_capacity(n);
+        while pkids.len() < n {
+            if let Packet::PubAck(ack) = self.next_packet(WAIT).await.expect("a PUBACK") {
+                pkids.push(ack.pkid);
+            }
+        }
+        pkids
+    }
+
     /// Publishes at QoS 0, and returns once the client took it (it is written as the
     /// client is polled next: by a wait for what comes back).
     pub(crate) async fn publish(&mut self, topic: &str, payload: &str) {

@@ -210,3 +210,20 @@ async fn a_shutdown_closes_mqtt_connections_and_marks_devices_offline() {
         (&json!(false), &json!("on"))
     );
 }
+
+#[tokio::test]
+async fn a_qos2_publish_closes_the_connection() {
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    let mut dev = connect(&app, &id, &alice.apikey).await.unwrap();
+    let update = json!({"action": "update", "params": {"switch": "on"}}).to_string();
+    dev.client
+        .publish(format!("iotgo/{id}/up"), QoS::ExactlyOnce, false, update)
+        .await
+        .unwrap();
+    assert!(dev.closed_within(std::time::Duration::from_secs(3)).await);
+    // Not taken: the device's state is as it was.
+    let d = web_device(&app, &alice, &id).await;
+    assert_eq!(d["params"], json!({}));
+}

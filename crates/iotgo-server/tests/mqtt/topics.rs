@@ -306,3 +306,25 @@ async fn commands_reach_indie_devices_over_mqtt_and_offline_ones_answer_503() {
     let d = web_device_until(&app, &alice, &indie, |d| d["params"]["switch"] == "off").await;
     assert_eq!(d["online"], true);
 }
+
+#[tokio::test]
+async fn pipelined_qos1_updates_are_acked_in_order_once_committed() {
+    // (Fewer than the client's request queue holds: it is polled only after.)
+    const N: u16 = 12;
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "00").await;
+    let mut dev = connect(&app, &id, &alice.apikey).await.unwrap();
+    // All sent before any PUBACK is read.
+    for n in 0..N {
+        let update = json!({"action": "update", "params": {"n": n}}).to_string();
+        dev.client
+            .publish(format!("iotgo/{id}/up"), QoS::AtLeastOnce, false, update)
+            .await
+            .unwrap();
+    }
+    let acked = dev.pubacks(usize::from(N)).await;
+    assert_eq!(acked, (1..=N).collect::<Vec<_>>());
+    // The last one acked is the one stored.
+    assert_eq!(web_device(&app, &alice, &id).await["params"]["n"], N - 1);
+}
