@@ -445,7 +445,12 @@ impl Connection {
                         QoS::AtLeastOnce
                     };
                     codes.push(SubscribeReasonCode::Success(qos));
-                    self.filters.lock().push(f.path.clone());
+                    // The same filter again replaces the first (one copy of each).
+                    let mut filters = self.filters.lock();
+                    if !filters.contains(&f.path) {
+                        filters.push(f.path.clone());
+                    }
+                    drop(filters);
                     granted.push((scope, f.path));
                 }
                 None => codes.push(SubscribeReasonCode::Failure),
