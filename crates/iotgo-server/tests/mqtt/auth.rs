@@ -123,3 +123,27 @@ async fn failed_connects_are_throttled_like_failed_apikeys() {
         Some(ConnectReturnCode::NotAuthorized)
     );
 }
+
+#[tokio::test]
+async fn an_app_logged_in_with_a_token_is_closed_when_it_expires() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.jwt_ttl = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let alice = owner(&app, "alice@example.com").await;
+    let mut by_token = connect(&app, "alice@example.com", &alice.token)
+        .await
+        .unwrap();
+    let mut by_apikey = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    assert!(
+        by_token
+            .closed_within(std::time::Duration::from_secs(5))
+            .await
+    );
+    assert!(
+        !by_apikey
+            .closed_within(std::time::Duration::from_millis(200))
+            .await
+    );
+}
