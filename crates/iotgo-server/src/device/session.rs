@@ -1,9 +1,11 @@
-//! A connection's session: one per WebSocket connection, owned by the connection's task.
+//! A connection's session: one per WebSocket or MQTT connection, owned by the
+//! connection's task.
 //!
-//! The transport (`api::ws`) only moves frames: it hands each text frame to
+//! The transport (`api::ws`, `mqtt`) only moves frames: it hands each request to
 //! [`Session::receive`] and polls [`Session::answer_next`]; the session applies the Device
 //! API's rules itself and queues its answers on the connection's [`Peer`], the queue the
-//! hub pushes into too, which the transport's writer empties onto the socket.
+//! hub pushes into too, which the transport's writer empties onto the socket. MQTT
+//! authenticates the whole connection at its CONNECT (`session/connect.rs`).
 //!
 //! The original's rules: a device's first successful request binds the connection to it
 //! (online, `sysmsg`); an app subscribes to a device with any successful request for it;
