@@ -11,12 +11,13 @@ use crate::net::Http;
 use crate::shutdown::Drain;
 use crate::store::{Backend, Store};
 use crate::throttle::Throttles;
-use crate::{api, headers, metrics, retention, secrets, web};
+use crate::{api, headers, metrics, mqtt, retention, secrets, web};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -67,12 +68,19 @@ pub struct App {
     pub state: AppState,
     /// The admin made at this first start, if one was (its password is shown once).
     pub generated_admin: Option<GeneratedAdmin>,
+    /// The MQTT listener, bound when `mqtt_listen` is set.
+    mqtt: Option<TcpListener>,
 }
 
 impl App {
     /// Prepares the data directory, connects and migrates the database, loads secrets.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         secrets::private_data_dir(&config)?;
+        // Bound first: a port that is taken fails the start before anything else.
+        let mqtt = match config.mqtt_listen {
+            Some(addr) => Some(mqtt::bind(addr).await?),
+            None => None,
+        };
         let mut store = Store::connect(&config.database_url()).await?;
         let node = match &config.nats_url {
             None => None,
@@ -146,7 +154,14 @@ impl App {
         Ok(App {
             state,
             generated_admin,
+            mqtt,
         })
+    }
+
+    /// The address the MQTT listener is bound to (the port chosen when it was 0); `None`
+    /// when MQTT is off.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The full router.
@@ -168,7 +183,7 @@ impl App {
     /// Serves on `listener` until `shutdown` resolves, then drains (see [`App::drain`])
     /// and closes the database.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
@@ -182,6 +197,10 @@ impl App {
             // The holder of the retention lease: this node.
             self.state.store.node().map(Arc::from),
         ));
+        if let Some(listener) = self.mqtt.take() {
+            let state = self.state.clone();
+            tokio::spawn(mqtt::serve(listener, state, http.clone(), drain.clone()));
+        }
         let mut server = pin!(http.serve(
             drain.listener(listener),
             drain.clone(),

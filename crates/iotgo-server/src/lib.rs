@@ -20,6 +20,7 @@ pub mod hub;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod mqtt;
 pub mod net;
 pub mod retention;
 pub mod secrets;

@@ -32,6 +32,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = &app.state;
     let data_dir = std::fs::canonicalize(&state.config.data_dir)?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
+    match app.mqtt_addr() {
+        Some(addr) => tracing::info!("MQTT: listening on {addr}"),
+        None => tracing::info!("MQTT: off (set mqtt_listen, e.g. 0.0.0.0:1883)"),
+    }
     tracing::info!("data directory: {}", data_dir.display());
     match state.store.backend() {
         Backend::Sqlite if state.config.database_url.is_none() => {

@@ -69,6 +69,9 @@ pub enum MetricsMode {
 pub struct Config {
     /// Address to listen on (`IOTGO_LISTEN`).
     pub listen: SocketAddr,
+    /// Address of the MQTT listener (`IOTGO_MQTT_LISTEN`), e.g. `0.0.0.0:1883`. Unset:
+    /// no MQTT (the default, so that a start never fails on a port another broker holds).
+    pub mqtt_listen: Option<SocketAddr>,
     /// Where the SQLite database and the generated secrets live (`IOTGO_DATA_DIR`).
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; unset means `iotgo.db` in the data directory.
@@ -249,6 +252,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            mqtt_listen: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             admin_email: None,

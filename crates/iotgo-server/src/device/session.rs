@@ -1,9 +1,11 @@
-//! A connection's session: one per WebSocket connection, owned by the connection's task.
+//! A connection's session: one per WebSocket or MQTT connection, owned by the
+//! connection's task.
 //!
-//! The transport (`api::ws`) only moves frames: it hands each text frame to
+//! The transport (`api::ws`, `mqtt`) only moves frames: it hands each request to
 //! [`Session::receive`] and polls [`Session::answer_next`]; the session applies the Device
 //! API's rules itself and queues its answers on the connection's [`Peer`], the queue the
-//! hub pushes into too, which the transport's writer empties onto the socket.
+//! hub pushes into too, which the transport's writer empties onto the socket. MQTT
+//! authenticates the whole connection at its CONNECT (`session/connect.rs`).
 //!
 //! The original's rules: a device's first successful request binds the connection to it
 //! (online, `sysmsg`); an app subscribes to a device with any successful request for it;
@@ -221,6 +223,13 @@ pub struct Session {
     forwarded: JoinSet<()>,
     /// The client address of the upgrade request, for the throttle of failed apikeys.
     client: IpAddr,
+    /// This connection's own updates are pushed to it too (MQTT: a subscriber of a
+    /// device's `state` sees every change, its own included); WebSocket apps are never
+    /// echoed theirs.
+    own_pushes: bool,
+    /// Updates queued in the pipeline, and answered, since the connection opened.
+    updates_queued: u64,
+    updates_answered: u64,
 }
 
 impl Session {
@@ -240,6 +249,9 @@ impl Session {
             token_expiry: None,
             forwarded: JoinSet::new(),
             client,
+            own_pushes: false,
+            updates_queued: 0,
+            updates_answered: 0,
         };
         (session, outbox)
     }
@@ -260,6 +272,18 @@ impl Session {
     /// connection may pipeline (32) wait for their commit.
     pub fn takes_frames(&self) -> bool {
         self.pending.len() < PIPELINE
+    }
+
+    /// Updates this connection queued in the group commit so far (the `n`th one queued
+    /// is answered once [`Session::updates_answered`] reaches `n`): MQTT acknowledges a
+    /// publish only after its update committed.
+    pub fn updates_queued(&self) -> u64 {
+        self.updates_queued
+    }
+
+    /// Updates of this connection answered so far, in the order they were queued.
+    pub fn updates_answered(&self) -> u64 {
+        self.updates_answered
     }
 
     /// One text frame from the client: a request, a device's answer to a forwarded
@@ -298,6 +322,7 @@ impl Session {
             .pending
             .pop_front()
             .expect("the oldest update stays queued until it is answered here");
+        self.updates_answered += 1;
         let reply = p.update.complete(&self.api, written);
         self.answered(reply, p.from_device, p.indie_sender);
         self.settle().await;
@@ -372,14 +397,22 @@ impl Session {
         }
         match self
             .api
-            .update(req, params, &raw, Some(self.peer.id()))
+            .update(
+                req,
+                params,
+                &raw,
+                (!self.own_pushes).then(|| self.peer.id()),
+            )
             .await
         {
-            Outcome::Committing(update) => self.pending.push_back(Pending {
-                update,
-                from_device,
-                indie_sender,
-            }),
+            Outcome::Committing(update) => {
+                self.updates_queued += 1;
+                self.pending.push_back(Pending {
+                    update,
+                    from_device,
+                    indie_sender,
+                });
+            }
             Outcome::Done(reply) => {
                 self.drain().await;
                 self.answered(reply, from_device, indie_sender);
@@ -428,7 +461,8 @@ impl Session {
         }
     }
 
-    fn watch(&mut self, deviceid: &str) {
+    /// Watches one device (an app's request for it, or its subscription).
+    pub fn watch(&mut self, deviceid: &str) {
         self.is_app();
         if !self.watching.contains(deviceid) {
             self.watching.insert(deviceid.to_owned());
@@ -566,5 +600,6 @@ fn for_sender(indie_sender: bool, answer: Value) -> Value {
     }
 }
 
+mod connect;
 #[cfg(test)]
 mod tests;

@@ -175,6 +175,8 @@ pub struct Metrics {
     pub connections_refused_per_ip: Counter,
     /// Connections refused over `max_connections`.
     pub connections_refused_total: Counter,
+    /// MQTT connections refused at CONNECT (bad credentials, not authorised, throttled).
+    pub mqtt_connects_refused: Counter,
     /// Mails handed to the SMTP server.
     pub mails_sent: Counter,
     /// Mails the SMTP server refused or that could not be sent (logged).
@@ -252,6 +254,7 @@ impl Metrics {
                     "reason" => "per_ip"),
                 connections_refused_total: counter!("iotgo_connections_refused_total",
                     "reason" => "total"),
+                mqtt_connects_refused: counter!("iotgo_mqtt_connects_refused_total"),
                 mails_sent: counter!("iotgo_mails_total", "result" => "sent"),
                 mails_failed: counter!("iotgo_mails_total", "result" => "failed"),
                 mails_throttled: counter!("iotgo_mails_total", "result" => "throttled"),
@@ -410,6 +413,11 @@ fn describe() {
         "iotgo_connections_refused_total",
         "Connections answered 503 and closed, by reason: per_ip (max_connections_per_ip) \
          or total (max_connections)"
+    );
+    describe_counter!(
+        "iotgo_mqtt_connects_refused_total",
+        "MQTT connections refused at CONNECT (CONNACK 4 bad user name or password, 5 not \
+         authorised, 3 server unavailable)"
     );
     describe_counter!(
         "iotgo_throttled_total",

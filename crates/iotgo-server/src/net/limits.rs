@@ -132,11 +132,7 @@ impl Limits {
 
     /// Answers a refused connection 503 and closes it; counts and (now and then) logs.
     pub(crate) fn refuse(&self, tcp: TcpStream, ip: IpAddr, why: Refusal) {
-        match why {
-            Refusal::PerIp => self.refused_per_ip.increment(1),
-            Refusal::Total => self.refused_total.increment(1),
-        }
-        self.log.note(why, ip, self.max_total);
+        self.refused(ip, why);
         let Ok(permit) = self.lingering.clone().try_acquire_owned() else {
             return; // A flood: closed at once.
         };
@@ -144,6 +140,15 @@ impl Limits {
             let _permit = permit;
             let _ = tokio::time::timeout(LINGER, answer(tcp, why)).await;
         });
+    }
+
+    /// Counts and (now and then) logs a refused connection; the caller closes it.
+    pub(crate) fn refused(&self, ip: IpAddr, why: Refusal) {
+        match why {
+            Refusal::PerIp => self.refused_per_ip.increment(1),
+            Refusal::Total => self.refused_total.increment(1),
+        }
+        self.log.note(why, ip, self.max_total);
     }
 }
 

@@ -29,7 +29,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use limits::Limits;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,16 @@ impl Http {
             limits: Limits::new(max_total, per_ip, metrics),
             proxies: TrustedProxies::new(&config.trusted_proxies),
         }
+    }
+
+    /// Admits a connection of another transport (MQTT) from `ip` under the same caps
+    /// while `open` connections are open: its place under the per-address cap, or `None`
+    /// when refused (counted and logged as HTTP's refusals are; the caller closes it).
+    pub(crate) fn admit(&self, ip: IpAddr, open: usize) -> Option<Slot> {
+        self.limits
+            .admit(ip, open)
+            .inspect_err(|why| self.limits.refused(ip, *why))
+            .ok()
     }
 
     /// Serves `router` on the connections of `listener` until `signal` resolves; then

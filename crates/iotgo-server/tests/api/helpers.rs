@@ -28,6 +28,8 @@ pub(crate) struct TestApp {
     pub base: String,
     /// The bound address.
     pub addr: SocketAddr,
+    /// The MQTT listener's address, when `mqtt_listen` is set.
+    pub mqtt: Option<SocketAddr>,
     /// The server's state (to reach the store directly in a few tests).
     pub state: AppState,
     /// A plain HTTP client (no redirects followed).
@@ -142,6 +144,7 @@ async fn start(config: Config) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let app = App::build(config.clone()).await.expect("build app");
     let state = app.state.clone();
+    let mqtt = app.mqtt_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.serve(listener, async {
@@ -153,6 +156,7 @@ async fn start(config: Config) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         addr,
+        mqtt,
         state,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
