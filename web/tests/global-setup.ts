@@ -21,6 +21,8 @@ function startServer(bin: string, dataDir: string): Promise<{ url: string; stop:
       IOTGO_ADMIN_PASSWORD: ADMIN_PASSWORD,
       // Every test signs up and logs in from 127.0.0.1: the throttles would refuse them.
       IOTGO_RATE_LIMITS: 'off',
+      // MQTT on a free port: the connect panel shows its settings.
+      IOTGO_MQTT_LISTEN: '127.0.0.1:0',
       NO_COLOR: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -75,6 +75,12 @@ test('a device page shows type-specific state and the connect panel', async ({ p
   const body = `{"action":"update","deviceid":"${sensor.deviceid}","apikey":"${sensor.deviceKey}","params":{"temperature":21.5,"humidity":48}}`;
   await expect(page.getByTestId('curl-example')).toContainText(`/api/http \\\n  -H 'Content-Type: application/json' \\\n  -d '${body}'`);
   await expect(page.getByTestId('ws-example')).toContainText(`/api/ws');\nws.onopen = () => ws.send('${body}');`);
+  const { mqttPort } = await api<{ mqttPort: number }>(request, 'GET', '/api/config');
+  await expect(page.getByTestId('mqtt-port')).toHaveText(String(mqttPort));
+  await expect(page.getByTestId('mqtt-example')).toHaveText(
+    `mosquitto_pub -h 127.0.0.1 -p ${mqttPort} \\\n  -u ${sensor.deviceid} -P ${sensor.deviceKey} -q 1 \\\n` +
+      `  -t iotgo/${sensor.deviceid}/up -m '{"action":"update","params":{"temperature":21.5,"humidity":48}}'`,
+  );
   await shot(page, 'device-sensor');
   // A new device key replaces the old one in the panel and its examples.
   page.once('dialog', (d) => void d.accept());

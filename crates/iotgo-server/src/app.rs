@@ -60,6 +60,9 @@ pub struct Shared {
     pub mail: Arc<Mail>,
     /// Throttles of logins and sign-ups.
     pub throttles: Arc<Throttles>,
+    /// The port the MQTT listener is bound to (the one chosen when `mqtt_listen` asked
+    /// for 0); `None` when MQTT is off.
+    pub mqtt_port: Option<u16>,
 }
 
 /// A built application, ready to serve.
@@ -150,6 +153,10 @@ impl App {
             admins: Arc::new(admins),
             http: reqwest::Client::builder().build()?,
             config: Arc::new(config),
+            mqtt_port: mqtt
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.port()),
         }));
         Ok(App {
             state,

@@ -91,6 +91,8 @@ export interface PublicConfig {
   mapTileUrl: string;
   /** Whether the server sends mail (password reset and e-mail change links). */
   mailEnabled: boolean;
+  /** The port of the server's MQTT listener, `null` when MQTT is off. */
+  mqttPort: number | null;
 }
 
 let config: Promise<PublicConfig> | null = null;

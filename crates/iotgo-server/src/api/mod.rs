@@ -124,6 +124,8 @@ struct PublicConfig {
     map_tile_url: String,
     /// Whether the server sends mail (password reset and e-mail change links).
     mail_enabled: bool,
+    /// The port of the MQTT listener (docs/mqtt.md), `null` when MQTT is off.
+    mqtt_port: Option<u16>,
 }
 
 /// What a web or mobile app needs to know before anyone signs in.
@@ -136,6 +138,7 @@ async fn public_config(State(state): State<AppState>) -> Json<PublicConfig> {
         captcha_required: state.config.recaptcha_secret.is_some(),
         map_tile_url: state.config.map_tile_url.clone(),
         mail_enabled: state.mail.enabled(),
+        mqtt_port: state.mqtt_port,
     })
 }
 

@@ -336,4 +336,6 @@ async fn without_a_captcha_secret_no_captcha_is_asked() {
         config["mapTileUrl"],
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     );
+    // MQTT is off unless mqtt_listen is set.
+    assert_eq!(config["mqttPort"], Value::Null);
 }

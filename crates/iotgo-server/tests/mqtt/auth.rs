@@ -7,6 +7,9 @@ use rumqttc::ConnectReturnCode;
 #[tokio::test]
 async fn devices_connect_with_the_owners_apikey_their_device_key_or_their_license() {
     let app = mqtt_app().await;
+    // The web app's connect panel learns the port here.
+    let (_, config) = app.get("/api/config", None).await;
+    assert_eq!(config["mqttPort"], app.mqtt.unwrap().port());
     let alice = owner(&app, "alice@example.com").await;
     let id = device(&app, &alice, "01").await;
     let key = device_key(&app, &alice, &id).await;
