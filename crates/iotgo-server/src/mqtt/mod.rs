@@ -16,6 +16,8 @@
 //! [`Session`]: crate::device::Session
 
 mod connection;
+mod reader;
+mod tasmota;
 mod topics;
 mod writer;
 

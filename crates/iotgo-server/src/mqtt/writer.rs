@@ -1,7 +1,7 @@
 //! A connection's writer: empties its outgoing queue onto the socket as MQTT packets.
 
-use super::connection::{Filters, Role};
-use super::topics;
+use super::connection::{Filters, Role, TasmotaTopic};
+use super::{tasmota, topics};
 use crate::hub::Outbox;
 use crate::shutdown::Counted;
 use axum::extract::ws::Message;
@@ -17,12 +17,14 @@ const WRITE_BATCH: usize = 64;
 
 /// The writer: takes the connection's queue and writes it onto the socket, a burst with
 /// one write. Binary messages are packets already encoded; text messages (Device API
-/// JSON from the session and the hub) are published on their topic when subscribed.
+/// JSON from the session and the hub) are published on their topic when subscribed
+/// (for a Tasmota device: an app's update as Tasmota commands, never retained).
 pub(super) async fn write_out(
     outbox: Outbox,
     mut io: WriteHalf<Counted>,
     role: Role,
     filters: Filters,
+    tasmota_topic: TasmotaTopic,
 ) {
     let mut buf = BytesMut::new();
     loop {
@@ -33,18 +35,25 @@ pub(super) async fn write_out(
             match msg {
                 Message::Binary(packet) => buf.extend_from_slice(&packet),
                 Message::Text(text) => {
-                    let routed = match &role {
-                        Role::Device { id, .. } => Some((
-                            format!("iotgo/{id}/down"),
-                            Bytes::copy_from_slice(text.as_bytes()),
-                        )),
-                        Role::App { .. } => topics::for_app(&text),
+                    let routed: Vec<(String, Bytes)> = match &role {
+                        // A Tasmota device: an app's update as its commands.
+                        Role::Device { id, .. } => match tasmota_topic.get() {
+                            Some(t) => tasmota::commands(id.device_type(), t, &text)
+                                .into_iter()
+                                .map(|(topic, payload)| (topic, Bytes::from(payload)))
+                                .collect(),
+                            None => vec![(
+                                format!("iotgo/{id}/down"),
+                                Bytes::copy_from_slice(text.as_bytes()),
+                            )],
+                        },
+                        Role::App { .. } => topics::for_app(&text).into_iter().collect(),
                     };
-                    if let Some((topic, payload)) = routed
-                        && topics::wanted(&topic, &filters.lock())
-                    {
-                        let publish = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
-                        let _ = publish.write(&mut buf);
+                    for (topic, payload) in routed {
+                        if topics::wanted(&topic, &filters.lock()) {
+                            let publish = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
+                            let _ = publish.write(&mut buf);
+                        }
                     }
                 }
                 Message::Close(_) => close = true,
