@@ -39,7 +39,7 @@ use rumqttc::mqttbytes::v4::{
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::time::{Instant, sleep_until};
@@ -58,10 +58,6 @@ pub(super) enum Role {
 
 /// The subscriptions of a connection, shared by its reader and its writer.
 pub(super) type Filters = Arc<Mutex<Vec<String>>>;
-
-/// A device's Tasmota topic, once its Will or first publish named one (then fixed for
-/// the connection), shared by its reader and its writer.
-pub(super) type TasmotaTopic = Arc<OnceLock<String>>;
 
 /// Serves one accepted connection from `client` to its end.
 pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
@@ -86,7 +82,7 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
     };
     let peer = session.peer().clone();
     let filters = Filters::default();
-    let tasmota = TasmotaTopic::default();
+    let tasmota = Arc::new(tasmota::Learned::default());
     let mut writer = tokio::spawn(write_out(
         outbox,
         write,
@@ -257,7 +253,8 @@ struct Connection {
     peer: Peer,
     role: Role,
     filters: Filters,
-    tasmota: TasmotaTopic,
+    /// What the connection learned of its device when it is a Tasmota device.
+    tasmota: Arc<tasmota::Learned>,
     /// QoS 1 publishes waiting for their PUBACK: (the updates of the connection that
     /// must be answered first, packet id), in the order they came.
     acks: VecDeque<(u64, u16)>,
@@ -372,7 +369,8 @@ impl Connection {
     /// The update a Tasmota device's publish on `stat/<t>/…` or `tele/<t>/…` makes (an
     /// empty request when nothing maps). Its first such publish (or its Will) fixes the
     /// connection's Tasmota topic; one under another topic, or on `cmnd/…`, is outside
-    /// the ACL. An on/off param the type requires and the message lacks is the stored one.
+    /// the ACL. An on/off param the type requires and the message lacks is the last one
+    /// the connection saw, else the stored one.
     async fn tasmota_update(
         &self,
         id: &DeviceId,
@@ -380,7 +378,7 @@ impl Connection {
         (prefix, t, leaf): (&str, &str, &str),
         publish: &Publish,
     ) -> Option<String> {
-        if prefix == "cmnd" || self.tasmota.get_or_init(|| t.to_owned()) != t {
+        if prefix == "cmnd" || !self.tasmota.is_topic(t) {
             return None;
         }
         let ty = id.device_type();
@@ -388,18 +386,24 @@ impl Connection {
             return Some(String::new());
         };
         if let Some(name) = tasmota::missing_on_off(ty, &params) {
-            let stored = match self.state.store.devices().find(id.as_str()).await {
-                Ok(d) => d.and_then(|d| d.params?.remove(name)),
-                Err(e) => {
-                    tracing::error!(error = ?e, "MQTT: reading a Tasmota device's state failed");
-                    None
-                }
+            // The last value this connection saw (no read, and never behind an update
+            // of this device still being committed), else the stored one.
+            let known = match self.tasmota.on_off() {
+                Some(v) => Some(v),
+                None => match self.state.store.devices().find(id.as_str()).await {
+                    Ok(d) => d.and_then(|d| d.params?.remove(name)),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "MQTT: reading a Tasmota device's state failed");
+                        None
+                    }
+                },
             };
-            let Some(stored) = stored else {
+            let Some(known) = known else {
                 return Some(String::new());
             };
-            params.insert(name.into(), stored);
+            params.insert(name.into(), known);
         }
+        self.tasmota.remember(ty, &params);
         let req = json!({
             "action": "update",
             "deviceid": id.as_str(),
@@ -464,7 +468,7 @@ impl Connection {
             // A Tasmota device's own, group and fallback topics (only its own ever
             // carries anything: its commands).
             Role::Device { id, .. }
-                if self.tasmota.get().is_some() && tasmota::may_subscribe(filter) =>
+                if self.tasmota.topic().is_some() && tasmota::may_subscribe(filter) =>
             {
                 Some(Scope::Device(id.clone()))
             }

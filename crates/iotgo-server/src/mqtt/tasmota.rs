@@ -14,7 +14,42 @@
 //! `Color #rrggbb`. Everything else maps to nothing.
 
 use iotgo_protocol::DeviceType;
+use parking_lot::Mutex;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+/// What a connection learned of its Tasmota device, shared by its reader and its writer:
+/// its topic (from its Will or first publish, then fixed), and its last on/off value
+/// (`switch`/`light`) as the device reported it or an app's committed update set it.
+#[derive(Default)]
+pub(super) struct Learned {
+    topic: OnceLock<String>,
+    on_off: Mutex<Option<Value>>,
+}
+
+impl Learned {
+    /// The device's Tasmota topic, once known.
+    pub(super) fn topic(&self) -> Option<&str> {
+        self.topic.get().map(String::as_str)
+    }
+
+    /// Takes `t` as the topic when none is known yet; whether `t` is the topic.
+    pub(super) fn is_topic(&self, t: &str) -> bool {
+        self.topic.get_or_init(|| t.to_owned()) == t
+    }
+
+    /// Keeps the on/off value of type `ty` that `params` carry, if any.
+    pub(super) fn remember(&self, ty: DeviceType, params: &Map<String, Value>) {
+        if let Some(v) = on_off(ty).and_then(|name| params.get(name)) {
+            *self.on_off.lock() = Some(v.clone());
+        }
+    }
+
+    /// The last on/off value kept.
+    pub(super) fn on_off(&self) -> Option<Value> {
+        self.on_off.lock().clone()
+    }
+}
 
 /// A topic of the default FullTopic: its prefix (`cmnd`, `stat`, `tele`), Tasmota topic
 /// and last level, each one plain level (no wildcard).
@@ -178,25 +213,34 @@ fn sensor(ty: DeviceType, msg: &Map<String, Value>, params: &mut Map<String, Val
 }
 
 /// The required on/off param of type `ty` that `params` lacks: the caller fills it in
-/// from the device's stored state (an energy reading alone is a valid switch update
-/// then), or drops the update when there is none.
+/// (an energy reading alone is a valid switch update then), or drops the update when it
+/// knows no value.
 pub(super) fn missing_on_off(ty: DeviceType, params: &Map<String, Value>) -> Option<&'static str> {
     on_off(ty).filter(|name| !params.contains_key(*name))
 }
 
-/// The Tasmota commands (topic, payload) an app's update of a device of type `ty` with
-/// Tasmota topic `t` becomes; `text` is the Device API message the hub queued for the
-/// device. Anything but an update (answers to the device's own requests) gives none.
-pub(super) fn commands(ty: DeviceType, t: &str, text: &str) -> Vec<(String, String)> {
-    let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
-        return Vec::new();
-    };
-    let Some(Value::Object(params)) = msg.get("params") else {
-        return Vec::new();
+/// The params of an app's update in `text`, the Device API message the hub queued for
+/// the device; `None` for anything else (answers to the device's own requests).
+pub(super) fn app_update(text: &str) -> Option<Map<String, Value>> {
+    let Ok(Value::Object(mut msg)) = serde_json::from_str::<Value>(text) else {
+        return None;
     };
     if msg.get("action").and_then(Value::as_str) != Some("update") {
-        return Vec::new();
+        return None;
     }
+    match msg.remove("params")? {
+        Value::Object(params) => Some(params),
+        _ => None,
+    }
+}
+
+/// The Tasmota commands (topic, payload) an app's update of a device of type `ty` with
+/// Tasmota topic `t` and these `params` becomes.
+pub(super) fn commands(
+    ty: DeviceType,
+    t: &str,
+    params: &Map<String, Value>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut cmnd = |command: &str, payload: String| {
         out.push((format!("cmnd/{t}/{command}"), payload));

@@ -155,15 +155,18 @@ fn updates_become_commands() {
             "userAgent": "app", "sequence": "1", "params": params})
         .to_string()
     };
+    let sent = |code: &str, t: &str, params: Value| {
+        commands(ty(code), t, &app_update(&update(params)).unwrap())
+    };
     assert_eq!(
-        commands(ty("01"), "plug", &update(json!({"switch": "off"}))),
+        sent("01", "plug", json!({"switch": "off"})),
         vec![("cmnd/plug/POWER".into(), "OFF".into())]
     );
     assert_eq!(
-        commands(
-            ty("02"),
+        sent(
+            "02",
             "bulb",
-            &update(json!({"light": "on", "brightness": "39.6", "color": "#FF8000"}))
+            json!({"light": "on", "brightness": "39.6", "color": "#FF8000"})
         ),
         vec![
             ("cmnd/bulb/Color".to_owned(), "#ff8000".to_owned()),
@@ -171,9 +174,26 @@ fn updates_become_commands() {
             ("cmnd/bulb/POWER".into(), "ON".into()),
         ]
     );
-    // Timers, a T&H device, answers: nothing to send.
-    assert!(commands(ty("01"), "plug", &update(json!({"timers": []}))).is_empty());
-    assert!(commands(ty("03"), "th", &update(json!({"temperature": 1}))).is_empty());
-    assert!(commands(ty("01"), "plug", r#"{"error":0,"deviceid":"0100000001"}"#).is_empty());
-    assert!(commands(ty("01"), "plug", "not json").is_empty());
+    // Timers, a T&H device: nothing to send; answers are no updates.
+    assert!(sent("01", "plug", json!({"timers": []})).is_empty());
+    assert!(sent("03", "th", json!({"temperature": 1})).is_empty());
+    assert_eq!(app_update(r#"{"error":0,"deviceid":"0100000001"}"#), None);
+    assert_eq!(app_update(r#"{"action":"update","params":1}"#), None);
+    assert_eq!(app_update("not json"), None);
+}
+
+#[test]
+fn a_connection_learns_one_topic_and_the_last_on_off_value() {
+    let learned = Learned::default();
+    assert_eq!(learned.topic(), None);
+    assert!(learned.is_topic("plug"));
+    assert!(learned.is_topic("plug"));
+    assert!(!learned.is_topic("other"));
+    assert_eq!(learned.topic(), Some("plug"));
+    assert_eq!(learned.on_off(), None);
+    learned.remember(ty("01"), &map(json!({"switch": "on"})).unwrap());
+    learned.remember(ty("01"), &map(json!({"power": 3})).unwrap());
+    assert_eq!(learned.on_off(), Some(json!("on")));
+    learned.remember(ty("01"), &map(json!({"switch": "off"})).unwrap());
+    assert_eq!(learned.on_off(), Some(json!("off")));
 }

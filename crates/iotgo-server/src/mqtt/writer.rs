@@ -1,6 +1,6 @@
 //! A connection's writer: empties its outgoing queue onto the socket as MQTT packets.
 
-use super::connection::{Filters, Role, TasmotaTopic};
+use super::connection::{Filters, Role};
 use super::{tasmota, topics};
 use crate::hub::Outbox;
 use crate::shutdown::Counted;
@@ -8,6 +8,7 @@ use axum::extract::ws::Message;
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::Publish;
+use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 
 /// Bytes gathered before a write while the writer batches queued messages.
@@ -24,7 +25,7 @@ pub(super) async fn write_out(
     mut io: WriteHalf<Counted>,
     role: Role,
     filters: Filters,
-    tasmota_topic: TasmotaTopic,
+    tasmota: Arc<tasmota::Learned>,
 ) {
     let mut buf = BytesMut::new();
     loop {
@@ -37,11 +38,17 @@ pub(super) async fn write_out(
                 Message::Text(text) => {
                     let routed: Vec<(String, Bytes)> = match &role {
                         // A Tasmota device: an app's update as its commands.
-                        Role::Device { id, .. } => match tasmota_topic.get() {
-                            Some(t) => tasmota::commands(id.device_type(), t, &text)
-                                .into_iter()
-                                .map(|(topic, payload)| (topic, Bytes::from(payload)))
-                                .collect(),
+                        Role::Device { id, .. } => match tasmota.topic() {
+                            Some(t) => {
+                                let ty = id.device_type();
+                                let params = tasmota::app_update(&text).unwrap_or_default();
+                                // Committed: the device's state until it says otherwise.
+                                tasmota.remember(ty, &params);
+                                tasmota::commands(ty, t, &params)
+                                    .into_iter()
+                                    .map(|(topic, payload)| (topic, Bytes::from(payload)))
+                                    .collect()
+                            }
                             None => vec![(
                                 format!("iotgo/{id}/down"),
                                 Bytes::copy_from_slice(text.as_bytes()),

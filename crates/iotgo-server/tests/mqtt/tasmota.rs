@@ -292,3 +292,37 @@ async fn another_user_cannot_drive_a_tasmota_device() {
         "on"
     );
 }
+
+#[tokio::test]
+async fn energy_readings_carry_the_relay_state_last_reported_or_commanded() {
+    let app = mqtt_app().await;
+    let alice = owner(&app, "alice@example.com").await;
+    let id = device(&app, &alice, "01").await;
+    let mut ws = ws_app(&app, &alice).await;
+    // Stored: off.
+    let mut dev = tasmota(&app, &alice, &id, "plug").await;
+    dev.publish_acked("stat/plug/POWER", "OFF").await;
+    dev.disconnect().await;
+    web_device_until(&app, &alice, &id, |d| d["online"] == false).await;
+
+    // Switched on at the device: its STATE and SENSOR come back to back (QoS 0, as
+    // Tasmota publishes, neither waiting for the other's commit).
+    let mut dev = tasmota(&app, &alice, &id, "plug").await;
+    dev.publish("tele/plug/STATE", STATE_BASIC).await;
+    dev.publish("tele/plug/SENSOR", SENSOR_POW).await;
+    dev.publish_acked("tele/plug/INFO1", INFO1).await;
+    let mut pushed = Vec::new();
+    while pushed.len() < 3 {
+        pushed.push(pushed_params(&mut ws).await.1["switch"].clone());
+    }
+    assert_eq!(pushed, ["off", "on", "on"]);
+
+    // An app's update, committed and commanded: the next reading carries it.
+    let mut mqtt = connect(&app, &alice.apikey, &alice.apikey).await.unwrap();
+    mqtt.publish_acked(&format!("iotgo/{id}/set"), r#"{"switch":"off"}"#)
+        .await;
+    assert_eq!(&dev.publish_on("cmnd/plug/POWER").await.payload[..], b"OFF");
+    assert_eq!(pushed_params(&mut ws).await.1["switch"], "off");
+    dev.publish_acked("tele/plug/SENSOR", SENSOR_POW).await;
+    assert_eq!(pushed_params(&mut ws).await.1["switch"], "off");
+}
