@@ -4,7 +4,7 @@
 
 use crate::client::{Client, connect, connect_with_will, mqtt_app};
 use crate::helpers::{Owner, TestApp};
-use crate::support::{Ws, device, owner, web_device, web_device_until};
+use crate::support::{Ws, device, http, owner, web_device, web_device_until};
 use rumqttc::{ConnectReturnCode, LastWill, QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
 
@@ -183,6 +183,16 @@ async fn an_apps_update_reaches_a_tasmota_device_as_commands() {
         .await;
     let command = dev.publish_on("cmnd/plug/POWER").await;
     assert_eq!(&command.payload[..], b"ON");
+    // From an app over the HTTP Device API.
+    let ok = http(
+        &app,
+        json!({"action": "update", "deviceid": plug, "apikey": alice.apikey,
+            "userAgent": "app", "params": {"switch": "off"}}),
+    )
+    .await;
+    assert_eq!(ok["error"], 0, "{ok}");
+    let command = dev.publish_on("cmnd/plug/POWER").await;
+    assert_eq!(&command.payload[..], b"OFF");
 
     // A light: Color and Dimmer, then POWER.
     let mut light = tasmota(&app, &alice, &bulb, "bulb").await;
