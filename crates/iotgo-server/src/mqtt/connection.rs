@@ -8,6 +8,9 @@
 //! their topic when one of the connection's subscriptions matches it. A client that
 //! stops reading fills the queue and is cut off, as a WebSocket is.
 //!
+//! A Tasmota device's publishes on `stat/<t>/…` and `tele/<t>/…` are updates mapped by
+//! [`tasmota`]; its first such publish or its Will fixes `<t>` for the connection.
+//!
 //! A Will is a publish the client left with its CONNECT, under its ACL (else CONNACK 5):
 //! it is handled as if the client had published it when the connection ends without a
 //! DISCONNECT (not when the server shuts down, nor when a newer connection takes its
