@@ -1,6 +1,10 @@
 use super::*;
 use serde_json::json;
 
+// The fixtures follow the message shapes of Tasmota's documentation for the firmware and
+// module named (the ENERGY key names as in Tasmota's `i18n.h`, `D_JSON_*`); values are
+// typical, not captured from a device.
+
 fn ty(code: &str) -> DeviceType {
     DeviceType::parse(code).unwrap()
 }
@@ -9,13 +13,13 @@ fn map(v: Value) -> Option<Map<String, Value>> {
     v.as_object().cloned()
 }
 
-/// `tele/<t>/STATE` of a Sonoff Basic R2 (module 1), Tasmota 13.2.0.
+/// The shape of `tele/<t>/STATE` of a Sonoff Basic R2 (module 1), Tasmota 13.2.0.
 const STATE_BASIC: &str = r#"{"Time":"2024-01-14T10:21:07","Uptime":"0T00:05:09","UptimeSec":309,"Heap":27,"SleepMode":"Dynamic","Sleep":50,"LoadAvg":19,"MqttCount":1,"POWER":"ON","Wifi":{"AP":1,"SSId":"home","BSSId":"AA:BB:CC:DD:EE:FF","Channel":6,"Mode":"11n","RSSI":78,"Signal":-61,"LinkCount":1,"Downtime":"0T00:00:03"}}"#;
-/// `tele/<t>/SENSOR` of a Sonoff POW R2 (module 43), Tasmota 13.2.0.
+/// The shape of `tele/<t>/SENSOR` of a Sonoff POW R2 (module 43), Tasmota 13.2.0.
 const SENSOR_POW: &str = r#"{"Time":"2024-01-14T10:21:07","ENERGY":{"TotalStartTime":"2023-11-02T18:40:11","Total":12.345,"Yesterday":0.456,"Today":0.123,"Period":1,"Power":45,"ApparentPower":50,"ReactivePower":22,"Factor":0.90,"Voltage":231,"Current":0.217}}"#;
-/// `tele/<t>/SENSOR` with an AM2301 on a Sonoff TH10 (module 4), Tasmota 12.5.0.
+/// The shape of `tele/<t>/SENSOR` with an AM2301 on a Sonoff TH10 (module 4), Tasmota 12.5.0.
 const SENSOR_AM2301: &str = r#"{"Time":"2024-01-14T10:21:07","AM2301":{"Temperature":21.3,"Humidity":40.1,"DewPoint":7.2},"TempUnit":"C"}"#;
-/// `stat/<t>/RESULT` of an RGB bulb (module 18, Generic, PWM RGB) answering `Dimmer 40`,
+/// The shape of `stat/<t>/RESULT` of an RGB bulb (module 18, Generic, PWM RGB) answering `Dimmer 40`,
 /// Tasmota 13.2.0.
 const RESULT_LIGHT: &str =
     r#"{"POWER":"ON","Dimmer":40,"Color":"66330A","HSBColor":"29,85,40","Channel":[40,20,4]}"#;

@@ -8,15 +8,18 @@ use crate::support::{Ws, device, http, owner, web_device, web_device_until};
 use rumqttc::{ConnectReturnCode, LastWill, QoS, SubscribeReasonCode};
 use serde_json::{Value, json};
 
-/// `tele/<t>/STATE` of a Sonoff Basic R2 (module 1), Tasmota 13.2.0.
+// The fixtures follow the message shapes of Tasmota's documentation for the firmware and
+// module named; values are typical, not captured from a device.
+
+/// The shape of `tele/<t>/STATE` of a Sonoff Basic R2 (module 1), Tasmota 13.2.0.
 const STATE_BASIC: &str = r#"{"Time":"2024-01-14T10:21:07","Uptime":"0T00:05:09","UptimeSec":309,"Heap":27,"SleepMode":"Dynamic","Sleep":50,"LoadAvg":19,"MqttCount":1,"POWER":"ON","Wifi":{"AP":1,"SSId":"home","BSSId":"AA:BB:CC:DD:EE:FF","Channel":6,"Mode":"11n","RSSI":78,"Signal":-61,"LinkCount":1,"Downtime":"0T00:00:03"}}"#;
-/// `tele/<t>/SENSOR` of a Sonoff POW R2 (module 43), Tasmota 13.2.0.
+/// The shape of `tele/<t>/SENSOR` of a Sonoff POW R2 (module 43), Tasmota 13.2.0.
 const SENSOR_POW: &str = r#"{"Time":"2024-01-14T10:26:07","ENERGY":{"TotalStartTime":"2023-11-02T18:40:11","Total":12.345,"Yesterday":0.456,"Today":0.123,"Period":1,"Power":45,"ApparentPower":50,"ReactivePower":22,"Factor":0.90,"Voltage":231,"Current":0.217}}"#;
-/// `tele/<t>/SENSOR` with an AM2301 on a Sonoff TH10 (module 4), Tasmota 12.5.0.
+/// The shape of `tele/<t>/SENSOR` with an AM2301 on a Sonoff TH10 (module 4), Tasmota 12.5.0.
 const SENSOR_AM2301: &str = r#"{"Time":"2024-01-14T10:21:07","AM2301":{"Temperature":21.3,"Humidity":40.1,"DewPoint":7.2},"TempUnit":"C"}"#;
-/// `tele/<t>/SENSOR` with a DS18B20 alone (a temperature, no humidity), Tasmota 13.2.0.
+/// The shape of `tele/<t>/SENSOR` with a DS18B20 alone (a temperature, no humidity), Tasmota 13.2.0.
 const SENSOR_DS18B20: &str = r#"{"Time":"2024-01-14T10:21:07","DS18B20":{"Id":"01131B3C1AAA","Temperature":19.5},"TempUnit":"C"}"#;
-/// `tele/<t>/INFO1` after connecting, Tasmota 13.2.0.
+/// The shape of `tele/<t>/INFO1` after connecting, Tasmota 13.2.0.
 const INFO1: &str = r#"{"Info1":{"Module":"Sonoff Basic","Version":"13.2.0(tasmota)","FallbackTopic":"cmnd/DVES_A1B2C3_fb/","GroupTopic":"cmnd/tasmotas/"}}"#;
 
 /// Connects as Tasmota does with `Topic <t>`: its Will on `tele/<t>/LWT` (`Offline`,
@@ -207,7 +210,7 @@ async fn an_apps_update_reaches_a_tasmota_device_as_commands() {
         sent.push(String::from_utf8(p.payload.to_vec()).unwrap());
     }
     assert_eq!(sent, ["#ff8000", "40", "ON"]);
-    // Its RESULT (Tasmota 13.2.0, an RGB bulb after `Color #FF8000`).
+    // The shape of its RESULT (Tasmota 13.x, an RGB bulb after `Color #FF8000`).
     light
         .publish_acked(
             "stat/bulb/RESULT",
