@@ -8,6 +8,9 @@
 //! their topic when one of the connection's subscriptions matches it. A client that
 //! stops reading fills the queue and is cut off, as a WebSocket is.
 //!
+//! A Tasmota device's publishes on `stat/<t>/…` and `tele/<t>/…` are updates mapped by
+//! [`tasmota`]; its first such publish or its Will fixes `<t>` for the connection.
+//!
 //! A Will is a publish the client left with its CONNECT, under its ACL (else CONNACK 5):
 //! it is handled as if the client had published it when the connection ends without a
 //! DISCONNECT (not when the server shuts down, nor when a newer connection takes its
@@ -19,6 +22,8 @@
 //! publish outside the client's ACL closes the connection, a filter outside it gets the
 //! SUBACK failure code.
 
+use super::reader::Reader;
+use super::tasmota;
 use super::topics::{self, APP_LEAVES, DEVICE_LEAVES, Scope};
 use super::writer::write_out;
 use crate::app::AppState;
@@ -29,17 +34,17 @@ use axum::extract::ws::Message;
 use bytes::{Bytes, BytesMut};
 use iotgo_protocol::{DeviceId, ErrorCode};
 use parking_lot::Mutex;
+use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{
     ConnAck, Connect, ConnectReturnCode, Packet, PubAck, Publish, SubAck, Subscribe,
     SubscribeReasonCode, UnsubAck,
 };
-use rumqttc::mqttbytes::{Error, QoS};
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::time::{Instant, sleep_until};
 
 /// How long a closing connection waits for what is queued to be written.
@@ -62,11 +67,7 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
     let api = state.devices.clone();
     let _open = api.track_socket();
     let (read, write) = tokio::io::split(io);
-    let mut reader = Reader {
-        io: read,
-        buf: BytesMut::with_capacity(256),
-        max: state.config.max_body_bytes,
-    };
+    let mut reader = Reader::new(read, state.config.max_body_bytes);
     let first = tokio::time::timeout(state.config.http_header_timeout, reader.connect()).await;
     let connect = match first {
         Ok(Ok(Ok(connect))) => connect,
@@ -84,7 +85,14 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
     };
     let peer = session.peer().clone();
     let filters = Filters::default();
-    let mut writer = tokio::spawn(write_out(outbox, write, role.clone(), filters.clone()));
+    let tasmota = Arc::new(tasmota::Learned::default());
+    let mut writer = tokio::spawn(write_out(
+        outbox,
+        write,
+        role.clone(),
+        filters.clone(),
+        tasmota.clone(),
+    ));
     let keep_alive = match connect.keep_alive {
         // No keep-alive asked: the WebSocket's idle timeout bounds a silent connection.
         0 => state.config.ws_idle_timeout,
@@ -96,6 +104,7 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
         peer: peer.clone(),
         role,
         filters,
+        tasmota,
         acks: VecDeque::new(),
     };
     // The Will: a publish under the connection's ACL, made into its request now.
@@ -240,74 +249,6 @@ fn send(peer: &Peer, packet: Packet) {
     }
 }
 
-/// The reading side: packets out of the socket's bytes.
-struct Reader {
-    io: ReadHalf<Counted>,
-    buf: BytesMut,
-    /// Largest packet accepted.
-    max: usize,
-}
-
-impl Reader {
-    /// The next packet. Cancel-safe: bytes read stay in the buffer.
-    async fn next(&mut self) -> Result<Packet, Error> {
-        loop {
-            if !self.buf.is_empty() {
-                match Packet::read(&mut self.buf, self.max) {
-                    Err(Error::InsufficientBytes(_)) => {}
-                    done => return done,
-                }
-            }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-        }
-    }
-
-    /// The first packet, which must be a CONNECT of MQTT 3.1.1; the return code of the
-    /// refusal when it is of another version.
-    async fn connect(&mut self) -> Result<Result<Connect, ConnectReturnCode>, Error> {
-        loop {
-            match protocol_level(&self.buf) {
-                Some(4) => break,
-                // Not a CONNECT: no MQTT client, nothing to answer.
-                Some(0) => return Err(Error::InvalidProtocol),
-                Some(_) => return Ok(Err(ConnectReturnCode::RefusedProtocolVersion)),
-                None => {}
-            }
-            if self.buf.len() > 16 {
-                // Long enough for a CONNECT's header: this is something else.
-                return Err(Error::InvalidProtocol);
-            }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-        }
-        match self.next().await? {
-            Packet::Connect(connect) => Ok(Ok(connect)),
-            _ => Err(Error::InvalidProtocol),
-        }
-    }
-}
-
-/// The protocol level of the CONNECT at the start of `buf` (4: MQTT 3.1.1, 5: MQTT 5,
-/// 3: MQTT 3.1; 0: not a CONNECT); `None` while too few bytes came to tell.
-fn protocol_level(buf: &[u8]) -> Option<u8> {
-    if buf.first()? >> 4 != 1 {
-        return Some(0);
-    }
-    // The remaining length: 1 to 4 bytes, 7 bits each.
-    let mut i = 1;
-    while buf.get(i)? & 0x80 != 0 {
-        i += 1;
-        if i > 4 {
-            return Some(0);
-        }
-    }
-    let name_len = usize::from(u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]));
-    buf.get(i + 3 + name_len).copied()
-}
-
 /// The reading side's state once connected.
 struct Connection {
     state: AppState,
@@ -315,6 +256,8 @@ struct Connection {
     peer: Peer,
     role: Role,
     filters: Filters,
+    /// What the connection learned of its device when it is a Tasmota device.
+    tasmota: Arc<tasmota::Learned>,
     /// QoS 1 publishes waiting for their PUBACK: (the updates of the connection that
     /// must be answered first, packet id), in the order they came.
     acks: VecDeque<(u64, u16)>,
@@ -382,6 +325,13 @@ impl Connection {
     /// a device on its own `up` (its deviceid and key filled in when left out), an app
     /// on `set` of one of its user's devices (the payload: the params).
     async fn request(&self, publish: &Publish) -> Option<String> {
+        if let Role::Device { id, key } = &self.role
+            && let Some((prefix, t, leaf)) = tasmota::split(&publish.topic)
+        {
+            return self
+                .tasmota_update(id, key, (prefix, t, leaf), publish)
+                .await;
+        }
         let (id, leaf) = topics::published(&publish.topic)?;
         let payload = serde_json::from_slice::<Value>(&publish.payload);
         match &self.role {
@@ -417,6 +367,53 @@ impl Connection {
                 Some(Value::Object(req).to_string())
             }
         }
+    }
+
+    /// The update a Tasmota device's publish on `stat/<t>/…` or `tele/<t>/…` makes (an
+    /// empty request when nothing maps). Its first such publish (or its Will) fixes the
+    /// connection's Tasmota topic; one under another topic, or on `cmnd/…`, is outside
+    /// the ACL. An on/off param the type requires and the message lacks is the last one
+    /// the connection saw, else the stored one.
+    async fn tasmota_update(
+        &self,
+        id: &DeviceId,
+        key: &str,
+        (prefix, t, leaf): (&str, &str, &str),
+        publish: &Publish,
+    ) -> Option<String> {
+        if prefix == "cmnd" || !self.tasmota.is_topic(t) {
+            return None;
+        }
+        let ty = id.device_type();
+        let Some(mut params) = tasmota::params_in(ty, prefix, leaf, &publish.payload) else {
+            return Some(String::new());
+        };
+        if let Some(name) = tasmota::missing_on_off(ty, &params) {
+            // The last value this connection saw (no read, and never behind an update
+            // of this device still being committed), else the stored one.
+            let known = match self.tasmota.on_off() {
+                Some(v) => Some(v),
+                None => match self.state.store.devices().find(id.as_str()).await {
+                    Ok(d) => d.and_then(|d| d.params?.remove(name)),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "MQTT: reading a Tasmota device's state failed");
+                        None
+                    }
+                },
+            };
+            let Some(known) = known else {
+                return Some(String::new());
+            };
+            params.insert(name.into(), known);
+        }
+        self.tasmota.remember(ty, &params);
+        let req = json!({
+            "action": "update",
+            "deviceid": id.as_str(),
+            "apikey": key,
+            "params": params,
+        });
+        Some(req.to_string())
     }
 
     /// Sends the PUBACKs whose updates are answered.
@@ -471,6 +468,13 @@ impl Connection {
     /// starts watching them (the hub then queues their pushes and presence).
     async fn grant(&mut self, filter: &str) -> Option<Scope> {
         match &self.role {
+            // A Tasmota device's own, group and fallback topics (only its own ever
+            // carries anything: its commands).
+            Role::Device { id, .. }
+                if self.tasmota.topic().is_some() && tasmota::may_subscribe(filter) =>
+            {
+                Some(Scope::Device(id.clone()))
+            }
             Role::Device { id, .. } => match topics::scope(filter, DEVICE_LEAVES)? {
                 Scope::Device(d) if d == *id => Some(Scope::Device(d)),
                 _ => None,
@@ -519,28 +523,5 @@ impl Connection {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocol_levels_are_read_from_the_connect_header() {
-        let mut v4 = BytesMut::new();
-        let mut connect = Connect::new("c");
-        connect.keep_alive = 30;
-        Packet::Connect(connect).write(&mut v4, 1024).unwrap();
-        assert_eq!(protocol_level(&v4), Some(4));
-        assert_eq!(protocol_level(&v4[..5]), None);
-        let mut v5 = v4.to_vec();
-        v5[8] = 5;
-        assert_eq!(protocol_level(&v5), Some(5));
-        assert_eq!(protocol_level(b"GET / HTTP/1.1\r\n"), Some(0));
-        assert_eq!(
-            protocol_level(&[0x10, 0xff, 0xff, 0xff, 0xff, 0xff]),
-            Some(0)
-        );
     }
 }

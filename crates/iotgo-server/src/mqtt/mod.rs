@@ -7,7 +7,9 @@
 //! publish on `iotgo/<deviceid>/up` or `…/set` becomes a Device API request; what the hub
 //! queues for the connection (answers, commands, pushes, presence) is published on the
 //! matching topic ([`topics`]). A QoS 1 publish of an update is acknowledged once its
-//! batch committed, as the WebSocket's answer is.
+//! batch committed, as the WebSocket's answer is. A device running stock Tasmota
+//! (`tele/…`, `stat/…`, `cmnd/…` under its Tasmota topic) is mapped both ways by
+//! [`tasmota`].
 //!
 //! Connections are held to the HTTP listener's caps (per address and in all, counted
 //! together), CONNECT must come within `http_header_timeout`, a packet larger than
@@ -16,6 +18,8 @@
 //! [`Session`]: crate::device::Session
 
 mod connection;
+mod reader;
+mod tasmota;
 mod topics;
 mod writer;
 

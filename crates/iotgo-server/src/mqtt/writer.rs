@@ -1,13 +1,14 @@
 //! A connection's writer: empties its outgoing queue onto the socket as MQTT packets.
 
 use super::connection::{Filters, Role};
-use super::topics;
+use super::{tasmota, topics};
 use crate::hub::Outbox;
 use crate::shutdown::Counted;
 use axum::extract::ws::Message;
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::Publish;
+use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 
 /// Bytes gathered before a write while the writer batches queued messages.
@@ -17,12 +18,14 @@ const WRITE_BATCH: usize = 64;
 
 /// The writer: takes the connection's queue and writes it onto the socket, a burst with
 /// one write. Binary messages are packets already encoded; text messages (Device API
-/// JSON from the session and the hub) are published on their topic when subscribed.
+/// JSON from the session and the hub) are published on their topic when subscribed
+/// (for a Tasmota device: an app's update as Tasmota commands, never retained).
 pub(super) async fn write_out(
     outbox: Outbox,
     mut io: WriteHalf<Counted>,
     role: Role,
     filters: Filters,
+    tasmota: Arc<tasmota::Learned>,
 ) {
     let mut buf = BytesMut::new();
     loop {
@@ -33,18 +36,31 @@ pub(super) async fn write_out(
             match msg {
                 Message::Binary(packet) => buf.extend_from_slice(&packet),
                 Message::Text(text) => {
-                    let routed = match &role {
-                        Role::Device { id, .. } => Some((
-                            format!("iotgo/{id}/down"),
-                            Bytes::copy_from_slice(text.as_bytes()),
-                        )),
-                        Role::App { .. } => topics::for_app(&text),
+                    let routed: Vec<(String, Bytes)> = match &role {
+                        // A Tasmota device: an app's update as its commands.
+                        Role::Device { id, .. } => match tasmota.topic() {
+                            Some(t) => {
+                                let ty = id.device_type();
+                                let params = tasmota::app_update(&text).unwrap_or_default();
+                                // Committed: the device's state until it says otherwise.
+                                tasmota.remember(ty, &params);
+                                tasmota::commands(ty, t, &params)
+                                    .into_iter()
+                                    .map(|(topic, payload)| (topic, Bytes::from(payload)))
+                                    .collect()
+                            }
+                            None => vec![(
+                                format!("iotgo/{id}/down"),
+                                Bytes::copy_from_slice(text.as_bytes()),
+                            )],
+                        },
+                        Role::App { .. } => topics::for_app(&text).into_iter().collect(),
                     };
-                    if let Some((topic, payload)) = routed
-                        && topics::wanted(&topic, &filters.lock())
-                    {
-                        let publish = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
-                        let _ = publish.write(&mut buf);
+                    for (topic, payload) in routed {
+                        if topics::wanted(&topic, &filters.lock()) {
+                            let publish = Publish::from_bytes(topic, QoS::AtMostOnce, payload);
+                            let _ = publish.write(&mut buf);
+                        }
                     }
                 }
                 Message::Close(_) => close = true,

@@ -107,8 +107,18 @@ impl Client {
 
     /// Publishes at QoS 1 and waits for its PUBACK.
     pub(crate) async fn publish_acked(&mut self, topic: &str, payload: &str) {
+        self.publish_acked_as(topic, payload, false).await;
+    }
+
+    /// Publishes at QoS 1, retained (as Tasmota publishes its LWT), and waits for its
+    /// PUBACK.
+    pub(crate) async fn publish_retained_acked(&mut self, topic: &str, payload: &str) {
+        self.publish_acked_as(topic, payload, true).await;
+    }
+
+    async fn publish_acked_as(&mut self, topic: &str, payload: &str, retain: bool) {
         self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .publish(topic, QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
             .await
             .unwrap();
         loop {

@@ -11,5 +11,6 @@ mod auth;
 mod binary;
 mod client;
 mod robust;
+mod tasmota;
 mod topics;
 mod will;
