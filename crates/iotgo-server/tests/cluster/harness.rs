@@ -163,6 +163,7 @@ impl Cluster {
             ("IOTGO_CLUSTER_LEASE", LEASE),
             ("IOTGO_PENDING_REQUEST_TIMEOUT_MS", "1500"),
             ("IOTGO_HTTP_ONLINE_WINDOW", HTTP_WINDOW),
+            ("IOTGO_MQTT_LISTEN", "127.0.0.1:0"),
         ];
         if self.generated_admin {
             env.extend([("IOTGO_ADMIN_EMAIL", ""), ("IOTGO_ADMIN_PASSWORD", "")]);
@@ -219,6 +220,23 @@ impl Cluster {
             .await
             .expect("a node with a live node's id exits")
             .unwrap()
+    }
+
+    /// The MQTT listener of node `i` (every node started by [`Cluster::add`] has one), as
+    /// its start-up log says.
+    /// (It logs it just after its HTTP address, which [`Cluster::add`] waited for.)
+    pub(crate) async fn mqtt(&self, i: usize) -> SocketAddr {
+        for _ in 0..100 {
+            let found = self.nodes[i].log.lock().unwrap().iter().find_map(|l| {
+                let rest = l.split("MQTT: listening on ").nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node {i} did not log its MQTT address");
     }
 
     /// `http://…` of node `i`.

@@ -45,6 +45,16 @@ pub(crate) async fn connect_with_will(
     will: Option<LastWill>,
 ) -> Result<Client, ConnectReturnCode> {
     let addr = app.mqtt.expect("MQTT is on");
+    connect_to(addr, username, password, will).await
+}
+
+/// [`connect_with_will`] to the MQTT listener at `addr` (a node of a cluster).
+pub(crate) async fn connect_to(
+    addr: std::net::SocketAddr,
+    username: &str,
+    password: &str,
+    will: Option<LastWill>,
+) -> Result<Client, ConnectReturnCode> {
     let id = format!("test-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
     let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
     options.set_credentials(username, password);
