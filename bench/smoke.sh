@@ -15,6 +15,9 @@ cargo build "${flag[@]}" -p iotgo-server -p iotgo-bench
 bench="target/$profile/iotgo-bench"
 common=(--iotgo "target/$profile/iotgo" --targets ref,iotgo --duration 2 --no-report --strict)
 "$bench" ws-fanout "${common[@]}" --devices 20 --apps 2 --inflight 4
+# The same shape over iotgo's own MQTT listener (started on a free port).
+"$bench" ws-fanout --iotgo "target/$profile/iotgo" --targets iotgo-mqtt --duration 2 --no-report \
+  --strict --devices 20 --apps 2 --inflight 4
 "$bench" http-update "${common[@]}" --conns 8
 "$bench" idle "${common[@]}" --conns 200
 # Two nodes on PostgreSQL and a nats-server of their own (devices on one, apps on the

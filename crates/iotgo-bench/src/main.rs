@@ -51,8 +51,13 @@ pub struct Common {
     /// Extra KEY=VALUE environment for the iotgo server (repeatable).
     #[arg(long = "server-env")]
     server_env: Vec<String>,
-    /// Comma-separated targets: mosquitto, ref, iotgo.
-    #[arg(long, default_value = "mosquitto,ref,iotgo", value_delimiter = ',')]
+    /// Comma-separated targets: mosquitto, ref, iotgo, and for ws-fanout iotgo-mqtt (the
+    /// same shape over iotgo's MQTT listener).
+    #[arg(
+        long,
+        default_value = "mosquitto,ref,iotgo,iotgo-mqtt",
+        value_delimiter = ','
+    )]
     targets: Vec<String>,
     /// Seconds of load per target.
     #[arg(long, default_value_t = 10.0)]

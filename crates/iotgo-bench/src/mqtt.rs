@@ -1,6 +1,7 @@
-//! The Mosquitto reference of `ws-fanout` (and of `idle`): the same shape over MQTT.
-//! Devices publish the same JSON at QoS 1 (the PUBACK is the ack, `inflight` caps
-//! unacknowledged publishes), apps subscribe to every device's topic at QoS 0.
+//! The MQTT side of `ws-fanout` (and of `idle`): the same shape over MQTT, against
+//! Mosquitto (the reference) or iotgo's own MQTT listener. Devices publish the same JSON
+//! at QoS 1 (the PUBACK is the ack, `inflight` caps unacknowledged publishes), apps
+//! subscribe to every device at QoS 0.
 
 use crate::fanout::{self, Outcome, Shape};
 use crate::proc::{CpuMeter, pid_of};
@@ -8,12 +9,13 @@ use crate::setup::{Fleet, sent_at, update};
 use crate::stats::{Clock, Counters, Latency};
 use anyhow::bail;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-/// Where the broker listens.
+/// Where Mosquitto listens.
 pub(crate) const BROKER: (&str, u16) = ("127.0.0.1", 1883);
 
 /// The pid of the broker, for its CPU and memory.
@@ -21,12 +23,53 @@ pub(crate) fn broker_pid() -> Option<u32> {
     pid_of("mosquitto")
 }
 
-/// A connected MQTT client (the CONNACK was received).
+/// What a run talks to.
+pub(crate) enum Broker {
+    /// Mosquitto on [`BROKER`]: anonymous clients, a topic per device under a root of
+    /// the run's own.
+    Mosquitto,
+    /// iotgo's MQTT listener at this address (its pid, for its CPU): devices log in as
+    /// themselves and publish on `iotgo/<deviceid>/up`, apps log in with the fleet's
+    /// apikey and subscribe to `iotgo/+/state`.
+    Iotgo(SocketAddr, Option<u32>),
+}
+
+impl Broker {
+    fn addr(&self) -> (String, u16) {
+        match self {
+            Broker::Mosquitto => (BROKER.0.to_owned(), BROKER.1),
+            Broker::Iotgo(addr, _) => (addr.ip().to_string(), addr.port()),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Broker::Mosquitto => broker_pid(),
+            Broker::Iotgo(_, pid) => *pid,
+        }
+    }
+}
+
+/// A connected MQTT client to Mosquitto (the CONNACK was received).
 pub(crate) async fn client(id: String, inflight: u16) -> anyhow::Result<(AsyncClient, EventLoop)> {
-    let mut opts = MqttOptions::new(id, BROKER.0, BROKER.1);
+    connect(&Broker::Mosquitto, id, None, inflight).await
+}
+
+/// A connected MQTT client to `broker`, logged in with `login` when given.
+async fn connect(
+    broker: &Broker,
+    id: String,
+    login: Option<(&str, &str)>,
+    inflight: u16,
+) -> anyhow::Result<(AsyncClient, EventLoop)> {
+    let (host, port) = broker.addr();
+    let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(60))
         .set_inflight(inflight.max(1))
         .set_max_packet_size(1 << 16, 1 << 16);
+    if let Some((user, password)) = login {
+        opts.set_credentials(user, password);
+    }
     let (client, mut el) = AsyncClient::new(opts, 1);
     loop {
         match el.poll().await? {
@@ -37,8 +80,8 @@ pub(crate) async fn client(id: String, inflight: u16) -> anyhow::Result<(AsyncCl
     }
 }
 
-/// Runs the fan-out shape through the broker.
-pub(crate) async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
+/// Runs the fan-out shape through `broker`.
+pub(crate) async fn run(broker: &Broker, fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome> {
     let clock = Clock::start();
     let run_id = format!("{}-{}", std::process::id(), clock_id());
     let topic_root = format!("iotgo-bench/{run_id}");
@@ -46,10 +89,15 @@ pub(crate) async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome>
     let (stop_tx, stop) = watch::channel(false);
     let deadline_ns = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
     let mut apps = Vec::new();
+    let key = fleet.apikey.as_str();
+    let (app_login, filter) = match broker {
+        Broker::Mosquitto => (None, format!("{topic_root}/#")),
+        Broker::Iotgo(..) => (Some((key, key)), "iotgo/+/state".to_owned()),
+    };
     for i in 0..shape.apps {
-        let (c, mut el) = client(format!("bench-app-{run_id}-{i}"), 16).await?;
-        c.subscribe(format!("{topic_root}/#"), QoS::AtMostOnce)
-            .await?;
+        let id = format!("bench-app-{run_id}-{i}");
+        let (c, mut el) = connect(broker, id, app_login, 16).await?;
+        c.subscribe(filter.clone(), QoS::AtMostOnce).await?;
         loop {
             if let Event::Incoming(Packet::SubAck(_)) = el.poll().await? {
                 break;
@@ -60,8 +108,13 @@ pub(crate) async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome>
     }
     let mut pubs = Vec::new();
     for (i, id) in fleet.devices.iter().enumerate() {
-        let (c, el) = client(format!("bench-dev-{run_id}-{i}"), shape.inflight as u16).await?;
-        pubs.push((c, el, format!("{topic_root}/{id}"), id.clone()));
+        let (login, topic) = match broker {
+            Broker::Mosquitto => (None, format!("{topic_root}/{id}")),
+            Broker::Iotgo(..) => (Some((id.as_str(), key)), format!("iotgo/{id}/up")),
+        };
+        let client_id = format!("bench-dev-{run_id}-{i}");
+        let (c, el) = connect(broker, client_id, login, shape.inflight as u16).await?;
+        pubs.push((c, el, topic, id.clone()));
     }
     let start = Instant::now();
     let deadline = start + shape.duration;
@@ -69,7 +122,7 @@ pub(crate) async fn run(fleet: &Fleet, shape: &Shape) -> anyhow::Result<Outcome>
         clock.now_ns() + shape.duration.as_nanos() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let meter = CpuMeter::start(&[std::process::id(), broker_pid().unwrap_or(0)]);
+    let meter = CpuMeter::start(&[std::process::id(), broker.pid().unwrap_or(0)]);
     let mut tasks = Vec::new();
     for (i, (c, el, topic, id)) in pubs.into_iter().enumerate() {
         let offset = shape

@@ -9,6 +9,7 @@ use crate::report::Report;
 use crate::setup::{self, Fleet};
 use crate::target::{Launch, Server};
 use crate::{http_update, idle, mqtt};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 fn launch(c: &Common) -> Launch {
@@ -151,7 +152,7 @@ pub(crate) async fn ws_fanout(
     let (mut mosq, mut refr, mut own, mut clustered) = (None, None, None, None);
     let mut notes = Vec::new();
     if wants(c, "mosquitto") {
-        match mqtt::run(&fake, &shape).await {
+        match mqtt::run(&mqtt::Broker::Mosquitto, &fake, &shape).await {
             Ok(o) => {
                 report.row("Mosquitto (MQTT QoS 1 in, QoS 0 out)", &o, shape.apps);
                 mosq = Some(o.delivered_rate());
@@ -175,6 +176,16 @@ pub(crate) async fn ws_fanout(
             "iotgo"
         };
         own = Some(iotgo_rows(&mut report, &mut notes, name, &aim, &fleet, &shape, half).await?);
+    }
+    let mut own_mqtt = None;
+    if wants(c, "iotgo-mqtt") {
+        let o = iotgo_over_mqtt(c, &shape).await?;
+        report.row(
+            "iotgo over MQTT (QoS 1 in, acked after commit; QoS 0 out)",
+            &o,
+            shape.apps,
+        );
+        own_mqtt = Some(o.delivered_rate());
     }
     if let Some(n) = &nodes {
         let cluster = Cluster::start(&launch(c), n.n, n.nats_url.as_deref())?;
@@ -203,6 +214,12 @@ pub(crate) async fn ws_fanout(
     );
     ratio(
         &mut report,
+        "iotgo over MQTT / Mosquitto, delivered pushes/s (target ≥ 0.5, aim ≥ 1.0)",
+        own_mqtt,
+        mosq,
+    );
+    ratio(
+        &mut report,
         "iotgo / in-memory reference, delivered pushes/s",
         own_rate,
         refr,
@@ -221,6 +238,25 @@ pub(crate) async fn ws_fanout(
         }
     }
     finish(c, report, "ws-fanout")
+}
+
+/// The fan-out shape over iotgo's own MQTT listener: a server started with
+/// `mqtt_listen` on a free port (or `--url`'s, which must listen for MQTT), devices
+/// publishing on their `up`, apps subscribed to `iotgo/+/state`.
+async fn iotgo_over_mqtt(c: &Common, shape: &Shape) -> anyhow::Result<Outcome> {
+    let server = match &c.url {
+        Some(url) => Server::external(url)?,
+        None => {
+            let mut launch = launch(c);
+            // First, so that `--server-env` still has the last word.
+            launch.env.insert(0, "IOTGO_MQTT_LISTEN=127.0.0.1:0".into());
+            Server::iotgo(&launch)?
+        }
+    };
+    let fleet = setup::fleet(server.addr, shape.devices, &c.device_type).await?;
+    let port = setup::mqtt_port(server.addr).await?;
+    let broker = mqtt::Broker::Iotgo(SocketAddr::new(server.addr.ip(), port), server.pid());
+    mqtt::run(&broker, &fleet, shape).await
 }
 
 /// `http-update`: C keep-alive connections against the reference and iotgo.

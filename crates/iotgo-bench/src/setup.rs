@@ -13,6 +13,18 @@ pub(crate) struct Fleet {
     pub devices: Vec<String>,
 }
 
+/// The port of the MQTT listener of the iotgo server at `addr` (`/api/config`).
+pub(crate) async fn mqtt_port(addr: SocketAddr) -> anyhow::Result<u16> {
+    let config: Value = reqwest::get(format!("http://{addr}/api/config"))
+        .await?
+        .json()
+        .await?;
+    match config["mqttPort"].as_u64() {
+        Some(port) => Ok(u16::try_from(port)?),
+        None => bail!("iotgo at {addr} does not listen for MQTT (mqtt_listen is not set)"),
+    }
+}
+
 /// Registers a fresh user on `addr` and creates `n` devices of type `kind` for it.
 pub(crate) async fn fleet(addr: SocketAddr, n: usize, kind: &str) -> anyhow::Result<Fleet> {
     let http = reqwest::Client::new();
