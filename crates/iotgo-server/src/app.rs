@@ -60,9 +60,9 @@ pub struct Shared {
     pub mail: Arc<Mail>,
     /// Throttles of logins and sign-ups.
     pub throttles: Arc<Throttles>,
-    /// The port the MQTT listener is bound to (the one chosen when `mqtt_listen` asked
-    /// for 0); `None` when MQTT is off.
-    pub mqtt_port: Option<u16>,
+    /// The address the MQTT listener is bound to (the port chosen when `mqtt_listen`
+    /// asked for 0); `None` when MQTT is off.
+    pub mqtt_addr: Option<SocketAddr>,
 }
 
 /// A built application, ready to serve.
@@ -153,22 +153,13 @@ impl App {
             admins: Arc::new(admins),
             http: reqwest::Client::builder().build()?,
             config: Arc::new(config),
-            mqtt_port: mqtt
-                .as_ref()
-                .and_then(|l| l.local_addr().ok())
-                .map(|a| a.port()),
+            mqtt_addr: mqtt.as_ref().map(TcpListener::local_addr).transpose()?,
         }));
         Ok(App {
             state,
             generated_admin,
             mqtt,
         })
-    }
-
-    /// The address the MQTT listener is bound to (the port chosen when it was 0); `None`
-    /// when MQTT is off.
-    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
-        self.mqtt.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The full router.

@@ -32,7 +32,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = &app.state;
     let data_dir = std::fs::canonicalize(&state.config.data_dir)?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    match app.mqtt_addr() {
+    match state.mqtt_addr {
         Some(addr) => tracing::info!("MQTT: listening on {addr}"),
         None => tracing::info!("MQTT: off (set mqtt_listen, e.g. 0.0.0.0:1883)"),
     }

@@ -138,7 +138,7 @@ async fn public_config(State(state): State<AppState>) -> Json<PublicConfig> {
         captcha_required: state.config.recaptcha_secret.is_some(),
         map_tile_url: state.config.map_tile_url.clone(),
         mail_enabled: state.mail.enabled(),
-        mqtt_port: state.mqtt_port,
+        mqtt_port: state.mqtt_addr.map(|a| a.port()),
     })
 }
 

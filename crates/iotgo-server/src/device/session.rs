@@ -291,7 +291,15 @@ impl Session {
     /// ignored, as in the original. Awaited to its end, never raced: an update returns
     /// once queued, any other request once answered.
     pub async fn receive(&mut self, text: &str) {
-        let Ok(Value::Object(raw)) = serde_json::from_str::<Value>(text) else {
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            self.receive_json(value).await;
+        }
+    }
+
+    /// [`Session::receive`] of a message parsed already (MQTT builds requests from a
+    /// publish's topic and payload); anything but an object is ignored.
+    pub async fn receive_json(&mut self, value: Value) {
+        let Value::Object(raw) = value else {
             return;
         };
         self.settle().await;

@@ -173,10 +173,11 @@ pub(super) async fn run(state: AppState, io: Counted, client: IpAddr) {
         }
     };
     let will = will.filter(|_| end == End::Abrupt && !api.is_shutting_down());
-    if let Some(will) = &will {
-        Box::pin(conn.session.receive(will)).await;
+    let had_will = will.is_some();
+    if let Some(will) = will {
+        Box::pin(conn.session.receive_json(will)).await;
     }
-    if will.is_some() || api.is_shutting_down() {
+    if had_will || api.is_shutting_down() {
         // What was read (and the Will) is answered: updates once committed.
         Box::pin(conn.session.answer_all()).await;
         conn.ack_committed();
@@ -310,7 +311,7 @@ impl Connection {
             );
             return false;
         };
-        self.session.receive(&request).await;
+        self.session.receive_json(request).await;
         if publish.qos == QoS::AtLeastOnce {
             // Acknowledged once every update queued so far is answered (this one, when
             // it was an update: after its commit), in the order the publishes came.
@@ -324,7 +325,7 @@ impl Connection {
     /// The Device API request a publish makes, when the connection may publish there:
     /// a device on its own `up` (its deviceid and key filled in when left out), an app
     /// on `set` of one of its user's devices (the payload: the params).
-    async fn request(&self, publish: &Publish) -> Option<String> {
+    async fn request(&self, publish: &Publish) -> Option<Value> {
         if let Role::Device { id, key } = &self.role
             && let Some((prefix, t, leaf)) = tasmota::split(&publish.topic)
         {
@@ -341,7 +342,7 @@ impl Connection {
                 }
                 let Ok(Value::Object(mut req)) = payload else {
                     // Not an object: ignored, as on WebSocket.
-                    return Some(String::new());
+                    return Some(Value::Null);
                 };
                 match req.get("deviceid") {
                     None => {
@@ -352,7 +353,7 @@ impl Connection {
                 }
                 req.entry("apikey")
                     .or_insert_with(|| Value::from(key.as_str()));
-                Some(Value::Object(req).to_string())
+                Some(Value::Object(req))
             }
             Role::App { owner } => {
                 if leaf != "set" || !self.session.owns(id.as_str(), owner).await {
@@ -364,13 +365,13 @@ impl Connection {
                 req.insert("apikey".into(), Value::from(owner.as_str()));
                 req.insert("userAgent".into(), Value::from("app"));
                 req.insert("params".into(), payload.unwrap_or(Value::Null));
-                Some(Value::Object(req).to_string())
+                Some(Value::Object(req))
             }
         }
     }
 
-    /// The update a Tasmota device's publish on `stat/<t>/…` or `tele/<t>/…` makes (an
-    /// empty request when nothing maps). Its first such publish (or its Will) fixes the
+    /// The update a Tasmota device's publish on `stat/<t>/…` or `tele/<t>/…` makes
+    /// (`null`, ignored, when nothing maps). Its first such publish (or its Will) fixes the
     /// connection's Tasmota topic; one under another topic, or on `cmnd/…`, is outside
     /// the ACL. An on/off param the type requires and the message lacks is the last one
     /// the connection saw, else the stored one.
@@ -380,13 +381,13 @@ impl Connection {
         key: &str,
         (prefix, t, leaf): (&str, &str, &str),
         publish: &Publish,
-    ) -> Option<String> {
+    ) -> Option<Value> {
         if prefix == "cmnd" || !self.tasmota.is_topic(t) {
             return None;
         }
         let ty = id.device_type();
         let Some(mut params) = tasmota::params_in(ty, prefix, leaf, &publish.payload) else {
-            return Some(String::new());
+            return Some(Value::Null);
         };
         if let Some(name) = tasmota::missing_on_off(ty, &params) {
             // The last value this connection saw (no read, and never behind an update
@@ -402,7 +403,7 @@ impl Connection {
                 },
             };
             let Some(known) = known else {
-                return Some(String::new());
+                return Some(Value::Null);
             };
             params.insert(name.into(), known);
         }
@@ -413,7 +414,7 @@ impl Connection {
             "apikey": key,
             "params": params,
         });
-        Some(req.to_string())
+        Some(req)
     }
 
     /// Sends the PUBACKs whose updates are answered.

@@ -144,7 +144,7 @@ async fn start(config: Config) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let app = App::build(config.clone()).await.expect("build app");
     let state = app.state.clone();
-    let mqtt = app.mqtt_addr();
+    let mqtt = app.state.mqtt_addr;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.serve(listener, async {
